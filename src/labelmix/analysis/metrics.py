@@ -1,0 +1,69 @@
+"""Accuracy and AUROC with bootstrap confidence intervals: plain array-in, number-out functions."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+CI_METHOD = "95% percentile bootstrap over test examples (1000 resamples, seeded)"
+
+
+def auroc(labels: ArrayLike, scores: ArrayLike) -> float:
+    """Area under the ROC curve via the rank-sum (Mann-Whitney U) statistic, ties counted half.
+    NaN when only one class is present."""
+    y = np.asarray(labels, dtype=float) > 0.5
+    s = np.asarray(scores, dtype=float)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    sorted_s = np.sort(s)
+    # 1-based average rank of each score, ties sharing the mean of their ranks
+    ranks = (np.searchsorted(sorted_s, s, "left") + np.searchsorted(sorted_s, s, "right") + 1) / 2.0
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def accuracy(labels: ArrayLike, logits: ArrayLike, threshold: float = 0.0) -> float:
+    """Fraction of examples where (logit > threshold) matches the hard label."""
+    y = np.asarray(labels, dtype=float) > 0.5
+    pred = np.asarray(logits, dtype=float) > threshold
+    return float((pred == y).mean()) if len(y) else float("nan")
+
+
+def bootstrap_ci(
+    labels: ArrayLike,
+    scores: ArrayLike,
+    metric: str,
+    threshold: float = 0.0,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """95% percentile bootstrap interval of `metric` ('accuracy' or 'auroc')."""
+    y = np.asarray(labels, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    n = len(y)
+    if n == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    if metric == "accuracy":
+        correct = ((s > threshold) == (y > 0.5)).astype(float)
+        vals = correct[idx].mean(axis=1)
+    elif metric == "auroc":
+        vals = np.array([auroc(y[i], s[i]) for i in idx])
+        vals = vals[~np.isnan(vals)]
+        if len(vals) == 0:
+            return float("nan"), float("nan")
+    else:
+        raise ValueError(f"unknown metric {metric!r}")
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def prior_matching_threshold(scores: ArrayLike, positive_rate: float) -> float:
+    """The threshold that labels a `positive_rate` share of `scores` positive. Uses no labels of
+    the scored examples: only the label prior the caller supplies (e.g. from the prompt)."""
+    s = np.asarray(scores, dtype=float)
+    q = float(np.clip(1.0 - positive_rate, 0.0, 1.0))
+    return float(np.quantile(s, q))

@@ -1,0 +1,17 @@
+"""User-facing errors: the CLI prints their message and exits non-zero, without a traceback."""
+
+
+class LabelmixError(Exception):
+    """A problem the user can fix; the message names the problem and the fix."""
+
+
+class ConfigError(LabelmixError, ValueError):
+    """A configuration value is invalid."""
+
+
+class DataError(LabelmixError):
+    """Input data is missing or malformed."""
+
+
+class BudgetError(LabelmixError):
+    """A purchase or allocation does not fit the budget."""

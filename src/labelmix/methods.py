@@ -1,0 +1,120 @@
+"""The paper's elicitation methods as data: a list of stages plus an optional few-shot prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from labelmix.errors import ConfigError
+
+Source = Literal["weak", "gold"]
+Sampling = Literal["random", "uncertainty", "confident"]
+Loss = Literal["xent", "logconf"]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One training phase. Its size n comes from the allocation (n_weak or n_gold).
+
+    sampling: `random`; `uncertainty` (examples the current model is least sure of, softmax over
+    uncertainty / temperature, temperature 0 = top-k); `confident` (weak labels the weak labeler is
+    most sure of). val_frac of the stage's own labels is held out for early stopping on AUROC."""
+
+    source: Source
+    sampling: Sampling = "random"
+    temperature: float = 0.0
+    uncertainty: Literal["entropy", "margin"] = "entropy"
+    loss: Loss = "xent"
+    val_frac: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.source not in ("weak", "gold"):
+            raise ConfigError(f"stage source {self.source!r} must be 'weak' or 'gold'")
+        if self.sampling not in ("random", "uncertainty", "confident"):
+            raise ConfigError(
+                f"sampling {self.sampling!r} must be random, uncertainty or confident"
+            )
+        if self.sampling == "confident" and self.source != "weak":
+            raise ConfigError("'confident' sampling ranks weak labels; use it on a weak stage")
+        if self.loss not in ("xent", "logconf"):
+            raise ConfigError(f"loss {self.loss!r} must be 'xent' or 'logconf'")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature {self.temperature} must be >= 0")
+        if not 0.0 <= self.val_frac < 1.0:
+            raise ConfigError(f"val_frac {self.val_frac} must lie in [0, 1)")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    description: str
+    stages: tuple[StageSpec, ...] = ()
+    shots: int = 0  # k-shot prefix in front of every SFT input, or the prompt of `few_shot`
+    prompt_only: bool = False  # few_shot: no training, next-token scoring
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(s.source for s in self.stages)
+
+    @property
+    def fixed_gold_frac(self) -> float | None:
+        """weak_only and gold_only spend the whole budget on one source; few_shot buys its k
+        demonstrations from the oracle (gold)."""
+        if self.prompt_only:
+            return 1.0
+        if self.sources == ("weak",):
+            return 0.0
+        if self.sources == ("gold",):
+            return 1.0
+        return None
+
+
+WEAK = StageSpec("weak")
+GOLD = StageSpec("gold")
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("weak_only", "SFT on weak labels only", (WEAK,)),
+        Method("gold_only", "SFT on gold labels only", (GOLD,)),
+        Method(
+            "seq_sft",
+            "weak SFT, then gold SFT; each stage early-stopped on its own 20%",
+            (WEAK, GOLD),
+        ),
+        Method(
+            "seq_sft_logconf",
+            "seq_sft with the log-confidence auxiliary loss on the weak stage (Burns et al. 2023)",
+            (StageSpec("weak", loss="logconf"), GOLD),
+        ),
+        Method(
+            "seq_sft_active",
+            "seq_sft; gold examples chosen by the uncertainty of the model after the weak stage",
+            (WEAK, StageSpec("gold", sampling="uncertainty", temperature=0.0)),
+        ),
+        Method(
+            "few_shot",
+            "in-context prompt of k labelled examples, no training",
+            shots=8,
+            prompt_only=True,
+        ),
+        Method(
+            "seq_sft_2shot",
+            "seq_sft with a 2-shot weak-labelled prefix on every input",
+            (WEAK, GOLD),
+            shots=2,
+        ),
+        Method(
+            "seq_sft_32shot",
+            "seq_sft with a 32-shot weak-labelled prefix on every input",
+            (WEAK, GOLD),
+            shots=32,
+        ),
+    ]
+}
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
+    return METHODS[name]

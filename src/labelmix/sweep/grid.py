@@ -1,0 +1,412 @@
+"""A sweep: a grid of runs read from TOML, validated before anything runs, expanded into RunConfigs.
+
+A sweep file holds data only (no code): lists for the gridded axes and plain values for the rest.
+Every key is checked at load, and so is every run the grid expands to, so a typo or an
+unaffordable corner of the grid fails in a second instead of hours into a sweep."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from labelmix.config import LORA_SCHEDULE, PROBE_SCHEDULE, TRAINERS, RunConfig, Schedule
+from labelmix.errors import BudgetError, ConfigError
+from labelmix.methods import get_method
+from labelmix.tasks.splits import SplitSizes
+
+GRID_KEYS = ("tasks", "methods", "budgets", "gold_fracs", "weak_costs", "seeds")
+SCALAR_KEYS = (
+    "trainer",
+    "model",
+    "weak_model",
+    "gold_cost",
+    "data_dir",
+    "shots",
+    "layer",
+    "lora_rank",
+    "max_length",
+)
+TABLE_KEYS = ("split_sizes", "schedule")
+ALL_KEYS = GRID_KEYS + SCALAR_KEYS + TABLE_KEYS
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The grid tasks x methods x budgets x gold_fracs x weak_costs x seeds, plus settings shared
+    by every run. `source` (the file it came from) only makes error messages point somewhere."""
+
+    tasks: tuple[str, ...]
+    methods: tuple[str, ...]
+    budgets: tuple[float, ...]
+    gold_fracs: tuple[float, ...]
+    weak_costs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    trainer: str = "probe"
+    model: str = "smollm2"
+    weak_model: str = "minilm"
+    gold_cost: float = 1.0
+    data_dir: str | None = None
+    shots: int | None = None
+    layer: int | None = None
+    lora_rank: int = 8
+    max_length: int = 256
+    split_sizes: SplitSizes = field(default_factory=SplitSizes)
+    schedule: Schedule | None = None
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        self._check_lists()
+        self._check_scalars()
+        runs = self.runs()  # every run validates itself (RunConfig) ...
+        check_affordable(runs, where=self._where(None))  # ... and must be able to buy its labels
+
+    # -- validation -----------------------------------------------------------------------------
+
+    def _where(self, key: str | None) -> str:
+        parts = [p for p in (self.source, f"key {key!r}" if key else None) if p]
+        return ": ".join(parts) + ": " if parts else ""
+
+    def _err(self, key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self._where(key)}{msg}")
+
+    def _check_lists(self) -> None:
+        for key in GRID_KEYS:
+            values = getattr(self, key)
+            if isinstance(values, list):
+                values = tuple(dict.fromkeys(values))
+                object.__setattr__(self, key, values)
+            if not isinstance(values, tuple) or not values:
+                raise self._err(key, "needs a non-empty list")
+        from labelmix.tasks.registry import get_task
+
+        for v in self.tasks:
+            if not isinstance(v, str):
+                raise self._err("tasks", f"{v!r} is not a task name")
+            try:
+                get_task(v)
+            except ConfigError as e:
+                raise self._err("tasks", str(e)) from None
+        for v in self.methods:
+            if not isinstance(v, str):
+                raise self._err("methods", f"{v!r} is not a method name")
+            try:
+                get_method(v)
+            except ConfigError as e:
+                raise self._err("methods", str(e)) from None
+        for v in self.budgets:
+            if not (_is_number(v) and v > 0 and math.isfinite(v)):
+                raise self._err("budgets", f"{v!r} must be a positive number of dollars")
+        for v in self.gold_fracs:
+            if not (_is_number(v) and 0.0 <= v <= 1.0):
+                raise self._err("gold_fracs", f"gold fraction {v!r} must lie in [0, 1]")
+        for v in self.weak_costs:
+            if not (_is_number(v) and v > 0 and math.isfinite(v)):
+                raise self._err("weak_costs", f"{v!r} must be a positive number of dollars")
+        for v in self.seeds:
+            if not (_is_int(v) and v >= 0):
+                raise self._err("seeds", f"{v!r} must be an integer >= 0")
+        for key in ("budgets", "gold_fracs", "weak_costs"):
+            object.__setattr__(self, key, tuple(float(v) for v in getattr(self, key)))
+
+    def _check_scalars(self) -> None:
+        if self.trainer not in TRAINERS:
+            raise self._err("trainer", f"{self.trainer!r} is not one of {', '.join(TRAINERS)}")
+        for key in ("model", "weak_model"):
+            if not (isinstance(getattr(self, key), str) and getattr(self, key)):
+                raise self._err(key, "must be a non-empty string")
+        if not (
+            _is_number(self.gold_cost) and self.gold_cost > 0 and math.isfinite(self.gold_cost)
+        ):
+            raise self._err("gold_cost", f"{self.gold_cost!r} must be a positive number of dollars")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            raise self._err("data_dir", f"{self.data_dir!r} must be a path")
+        for key, low in (("shots", 0), ("layer", None), ("lora_rank", 1), ("max_length", 1)):
+            v = getattr(self, key)
+            if v is None and key in ("shots", "layer"):
+                continue
+            if not _is_int(v) or (low is not None and v < low):
+                bound = f" >= {low}" if low is not None else ""
+                raise self._err(key, f"{v!r} must be an integer{bound}")
+        if not isinstance(self.split_sizes, SplitSizes):
+            raise self._err("split_sizes", "must be a table with weak_train, pool and test")
+        if self.schedule is not None and not isinstance(self.schedule, Schedule):
+            raise self._err("schedule", "must be a table of schedule settings")
+
+    # -- expansion ------------------------------------------------------------------------------
+
+    def runs(self) -> list[RunConfig]:
+        """The grid as RunConfigs, deduplicated by key, in a deterministic order (the order of the
+        lists in the file, nested tasks > methods > budgets > gold_fracs > weak_costs > seeds).
+
+        Methods that fix the split (weak_only, gold_only) and prompt-only methods (few_shot) do
+        not depend on the gold fraction, so they appear once per (task, budget, weak cost, seed)."""
+        out: dict[str, RunConfig] = {}
+        grid = itertools.product(
+            self.tasks, self.methods, self.budgets, self.gold_fracs, self.weak_costs, self.seeds
+        )
+        for task, method_name, budget, frac, weak_cost, seed in grid:
+            method = get_method(method_name)
+            # RunConfig fills in a method's fixed fraction; a prompt is scored, never trained.
+            gold_frac = None if method.fixed_gold_frac is not None else float(frac)
+            trainer = "icl" if method.prompt_only else self.trainer
+            try:
+                cfg = RunConfig(
+                    task=task,
+                    method=method_name,
+                    budget=float(budget),
+                    gold_frac=gold_frac,
+                    weak_cost=float(weak_cost),
+                    gold_cost=float(self.gold_cost),
+                    trainer=trainer,
+                    model=self.model,
+                    weak_model=self.weak_model,
+                    seed=int(seed),
+                    shots=self.shots,
+                    layer=self.layer,
+                    split_sizes=self.split_sizes,
+                    schedule=self.schedule,
+                    lora_rank=self.lora_rank,
+                    max_length=self.max_length,
+                    data_dir=self.data_dir,
+                )
+            except ConfigError as e:
+                desc = describe(task, method_name, budget, gold_frac, seed)
+                raise ConfigError(f"{self._where(None)}run {desc}: {e}") from None
+            out.setdefault(cfg.key(), cfg)
+        return list(out.values())
+
+    # -- loading --------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> SweepConfig:
+        """Build from a TOML-shaped mapping; unknown keys are errors, not silently ignored."""
+        where = f"{source}: " if source else ""
+        unknown = sorted(set(data) - set(ALL_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}unknown key(s) {unknown}; valid keys: {', '.join(ALL_KEYS)}")
+        missing = [k for k in GRID_KEYS if k not in data]
+        if missing:
+            raise ConfigError(f"{where}missing key(s) {missing}: a sweep needs every grid axis")
+        kw: dict[str, Any] = {"source": source}
+        for key in GRID_KEYS:
+            values = data[key]
+            if not isinstance(values, list | tuple):
+                values = [values]  # a single value is a one-element axis
+            kw[key] = tuple(dict.fromkeys(values))  # drop repeats, keep order
+        for key in SCALAR_KEYS:
+            if key in data:
+                kw[key] = data[key]
+        kw["split_sizes"] = _table(data, "split_sizes", SplitSizes, where) or SplitSizes()
+        # A [schedule] table changes the named fields of the trainer's default schedule (probe
+        # and lora differ, e.g. in learning rate), not of a generic one.
+        trainer = data.get("trainer", "probe")
+        base = LORA_SCHEDULE if trainer == "lora" else PROBE_SCHEDULE
+        kw["schedule"] = _table(data, "schedule", Schedule, where, base)
+        return cls(**kw)
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> SweepConfig:
+        """Read a TOML sweep file, then apply overrides (e.g. from CLI flags).
+
+        Overrides map a key to a value; `None` means "not given". A dotted key sets one field of
+        a table (`schedule.max_steps`). String values are parsed like the CLI writes them: lists
+        as comma-separated items (`"16,32"`), numbers as numbers."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"sweep file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        return cls.from_dict(apply_overrides(data, overrides or {}, str(path)), source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, and `from_dict(to_dict())` gives the same sweep."""
+        d: dict[str, Any] = {k: list(getattr(self, k)) for k in GRID_KEYS}
+        for key in SCALAR_KEYS:
+            d[key] = getattr(self, key)
+        d["split_sizes"] = asdict(self.split_sizes)
+        d["schedule"] = asdict(self.schedule) if self.schedule is not None else None
+        return {k: v for k, v in d.items() if v is not None}
+
+
+def _table(data: Mapping[str, Any], key: str, cls: type, where: str, base: Any = None) -> Any:
+    table = data.get(key)
+    if table is None:
+        return None
+    if isinstance(table, cls):
+        return table
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}key {key!r}: must be a table, got {table!r}")
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(table) - set(valid))
+    if unknown:
+        raise ConfigError(f"{where}key {key!r}: unknown field(s) {unknown}; valid: {valid}")
+    try:
+        return replace(base, **table) if base is not None else cls(**table)
+    except (ConfigError, TypeError) as e:
+        raise ConfigError(f"{where}key {key!r}: {e}") from None
+
+
+def _parse_scalar(text: str) -> Any:
+    """A CLI string as TOML would read it (numbers, booleans), else the string itself."""
+    text = text.strip()
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(
+    data: Mapping[str, Any], overrides: Mapping[str, Any], source: str | None = None
+) -> dict[str, Any]:
+    """The sweep data with overrides applied; unknown keys are errors naming the key."""
+    where = f"{source}: " if source else ""
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    for raw_key, value in overrides.items():
+        if value is None:
+            continue
+        key = raw_key.replace("-", "_")
+        table, _, sub = key.partition(".")
+        if sub:
+            if table not in TABLE_KEYS:
+                raise ConfigError(f"{where}override {raw_key!r}: {table!r} is not a table")
+            parsed = _parse_scalar(value) if isinstance(value, str) else value
+            out.setdefault(table, {})
+            out[table] = {**out[table], sub: parsed}
+            continue
+        if key not in ALL_KEYS:
+            raise ConfigError(
+                f"{where}override {raw_key!r}: unknown key; valid keys: {', '.join(ALL_KEYS)}"
+            )
+        if key in GRID_KEYS and isinstance(value, str):
+            value = [_parse_scalar(v) for v in value.split(",") if v.strip()]
+        elif key in GRID_KEYS and not isinstance(value, list | tuple):
+            value = [value]
+        elif key in GRID_KEYS:
+            value = list(value)
+        elif isinstance(value, str) and key not in ("model", "weak_model", "data_dir", "trainer"):
+            value = _parse_scalar(value)
+        out[key] = value
+    return out
+
+
+def expand(sweep: SweepConfig) -> list[RunConfig]:
+    """The sweep's runs (see `SweepConfig.runs`)."""
+    return sweep.runs()
+
+
+def describe(task: str, method: str, budget: float, gold_frac: float | None, seed: int) -> str:
+    """A short human label for a run: task/method/$budget/gold fraction/seed."""
+    frac = "-" if gold_frac is None else f"{gold_frac:g}"
+    return f"{task}/{method}/${budget:g}/g={frac}/s={seed}"
+
+
+def describe_run(cfg: RunConfig) -> str:
+    return describe(cfg.task, cfg.method, cfg.budget, cfg.gold_frac, cfg.seed)
+
+
+def _used(cfg: RunConfig) -> tuple[int, int]:
+    """(n_weak, n_gold) the run's method actually uses of its allocation. A method that trains
+    only on one source ignores the leftover of the other; a prompt-only method buys its k
+    demonstrations as gold labels."""
+    alloc = cfg.allocation()
+    method = get_method(cfg.method)
+    if method.prompt_only:
+        return 0, min(cfg.k_shots, alloc.n_gold)
+    n_weak = alloc.n_weak if "weak" in method.sources else 0
+    n_gold = alloc.n_gold if "gold" in method.sources else 0
+    return n_weak, n_gold
+
+
+def check_affordable(runs: Iterable[RunConfig], where: str = "") -> None:
+    """Refuse runs whose allocation buys none of the labels their method uses (e.g. gold_only
+    with a budget below one gold label): they could only fail, after everything else ran."""
+    bad = [cfg for cfg in runs if sum(_used(cfg)) == 0]
+    if not bad:
+        return
+    shown = "; ".join(
+        f"{describe_run(c)} (weak ${c.weak_cost:g}, gold ${c.gold_cost:g})" for c in bad[:5]
+    )
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    raise BudgetError(
+        f"{where}{len(bad)} run(s) cannot buy any label their method uses: {shown}{more}; "
+        "raise those budgets or drop them from the grid"
+    )
+
+
+PLAN_COLUMNS = (
+    "key",
+    "task",
+    "method",
+    "trainer",
+    "budget",
+    "gold_frac",
+    "weak_cost",
+    "seed",
+    "n_weak",
+    "n_gold",
+    "dollars",
+    "note",
+)
+
+
+def plan_table(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
+    """One row per run with the labels it buys and their price, then a total row (key 'total').
+
+    Raises BudgetError if any run cannot buy a label it uses."""
+    check_affordable(runs)
+    rows: list[dict[str, Any]] = []
+    for cfg in runs:
+        n_weak, n_gold = _used(cfg)
+        dollars = n_weak * cfg.weak_cost + n_gold * cfg.gold_cost
+        notes = []
+        method = get_method(cfg.method)
+        if not method.prompt_only:
+            empty = [
+                s for s, n in (("weak", n_weak), ("gold", n_gold)) if s in method.sources and n == 0
+            ]
+            if empty:
+                notes.append(f"no {' or '.join(empty)} labels at this budget")
+        if n_weak + n_gold > cfg.split_sizes.pool:
+            notes.append(f"more labels than the pool holds ({cfg.split_sizes.pool})")
+        rows.append(
+            {
+                "key": cfg.key(),
+                "task": cfg.task,
+                "method": cfg.method,
+                "trainer": cfg.trainer,
+                "budget": cfg.budget,
+                "gold_frac": cfg.gold_frac,
+                "weak_cost": cfg.weak_cost,
+                "seed": cfg.seed,
+                "n_weak": n_weak,
+                "n_gold": n_gold,
+                "dollars": round(dollars, 6),
+                "note": "; ".join(notes),
+            }
+        )
+    total = dict.fromkeys(PLAN_COLUMNS)
+    total.update(
+        key="total",
+        task=f"{len(rows)} runs",
+        n_weak=sum(r["n_weak"] for r in rows),
+        n_gold=sum(r["n_gold"] for r in rows),
+        dollars=round(sum(r["dollars"] for r in rows), 6),
+        note="",
+    )
+    rows.append(total)
+    return rows

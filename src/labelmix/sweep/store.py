@@ -1,0 +1,248 @@
+"""The sweep store: one folder of finished runs, one JSON file per run, keyed by the run's config.
+
+Layout:
+
+    <root>/sweep.json          the sweep configs that wrote into this store (their union)
+    <root>/runs/<key>.json     one finished run's result, written atomically (temp + rename)
+    <root>/failed/<key>.json   a run that raised: error, traceback, config (retried on resume)
+    <root>/table.parquet       every finished run, one row each, rebuilt from runs/
+    <root>/.lock               held (flock) by the sweep writing into the store
+
+Files only appear complete (atomic rename), so a sweep killed at any point leaves at most stray
+`*.tmp` files, which are ignored and removed the next time the store is opened. Runs are keyed by
+their config, not by the sweep, so sweeps with different grids can share a store."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labelmix.atomic import atomic_write_bytes, atomic_write_json
+from labelmix.errors import DataError, LabelmixError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labelmix.config import RunConfig
+
+# Leading columns of the table, in this order; any other field follows, sorted.
+LEAD_COLUMNS = (
+    "key",
+    "status",
+    "task",
+    "method",
+    "trainer",
+    "model",
+    "seed",
+    "budget",
+    "gold_frac",
+    "weak_cost",
+    "gold_cost",
+    "n_weak",
+    "n_gold",
+    "spent",
+    "weak_frac",
+    "accuracy",
+    "auroc",
+    "accuracy_threshold",
+    "time_s",
+)
+
+
+class StoreBusyError(LabelmixError):
+    """Another sweep holds the store's lock."""
+
+
+def _flatten(result: dict[str, Any]) -> dict[str, Any]:
+    """Scalars as they are; dicts and lists (config, intervals) as JSON strings, so a table
+    column always has one type."""
+    out: dict[str, Any] = {}
+    for k, v in result.items():
+        if v is None or isinstance(v, bool | int | float | str):
+            out[k] = v
+        else:
+            out[k] = json.dumps(v, sort_keys=True, default=str)
+    return out
+
+
+class Store:
+    """A folder of run results; see the module docstring for its layout."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs_dir = self.root / "runs"
+        self.failed_dir = self.root / "failed"
+        for d in (self.root, self.runs_dir, self.failed_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = None
+        self._clean_tmp()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    @property
+    def sweep_path(self) -> Path:
+        return self.root / "sweep.json"
+
+    @property
+    def table_path(self) -> Path:
+        return self.root / "table.parquet"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    # -- locking --------------------------------------------------------------------------------
+
+    def _clean_tmp(self) -> None:
+        """Remove temp files a killed writer left behind, unless a sweep is writing right now
+        (its temp files are about to be renamed)."""
+        try:
+            with self.lock():
+                for d in (self.root, self.runs_dir, self.failed_dir):
+                    for tmp in d.glob("*.tmp"):
+                        tmp.unlink(missing_ok=True)
+        except StoreBusyError:
+            pass
+
+    def holder_pid(self) -> int | None:
+        """The pid written by the sweep that holds (or last held) the lock."""
+        try:
+            return int(self.lock_path.read_text().strip() or 0) or None
+        except (FileNotFoundError, ValueError):
+            return None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[Store]:
+        """Hold the store exclusively (non-blocking flock on `.lock`); re-entrant in one object.
+
+        The kernel drops an flock when its process dies, so a killed sweep never leaves the
+        store locked."""
+        if self._lock_fd is not None:
+            yield self
+            return
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = self.holder_pid()
+            who = f" (pid {pid})" if pid else ""
+            raise StoreBusyError(
+                f"store {self.root} is in use by another sweep{who}; "
+                "wait for it or use another --out"
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._lock_fd = fd
+            yield self
+        finally:
+            self._lock_fd = None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def done_keys(self) -> set[str]:
+        return {p.stem for p in self.runs_dir.glob("*.json")}
+
+    def failed_keys(self) -> set[str]:
+        return {p.stem for p in self.failed_dir.glob("*.json")}
+
+    def is_done(self, key: str) -> bool:
+        return (self.runs_dir / f"{key}.json").exists()
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(
+                f"{path} is not valid JSON ({e}); delete it and resume the sweep to redo the run"
+            ) from None
+
+    def results(self) -> list[dict[str, Any]]:
+        """Every finished run, sorted by key."""
+        return [self._read(p) for p in sorted(self.runs_dir.glob("*.json"))]
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [self._read(p) for p in sorted(self.failed_dir.glob("*.json"))]
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        if not self.sweep_path.exists():
+            return []
+        return list(self._read(self.sweep_path).get("sweeps", []))
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def record_sweep(self, sweep: dict[str, Any]) -> None:
+        """Add a sweep config to sweep.json unless an equal one is there already."""
+        sweeps = self.sweeps()
+        canon = json.dumps(sweep, sort_keys=True, default=str)
+        if any(json.dumps(s, sort_keys=True, default=str) == canon for s in sweeps):
+            return
+        sweeps.append(sweep)
+        atomic_write_json(self.sweep_path, {"sweeps": sweeps})
+
+    def write_result(self, config: RunConfig, result: dict[str, Any]) -> Path:
+        """Record a finished run; a failure recorded by an earlier attempt is cleared."""
+        key = config.key()
+        if result.get("key", key) != key:
+            raise DataError(
+                f"the run function returned key {result.get('key')!r} for run {key}; "
+                "it must not change the config it was given"
+            )
+        result = {"key": key, **result}
+        result.setdefault("config", config.to_dict())
+        path = self.runs_dir / f"{key}.json"
+        atomic_write_json(path, result)
+        (self.failed_dir / f"{key}.json").unlink(missing_ok=True)
+        return path
+
+    def write_failure(
+        self, config: RunConfig, error: str, traceback_text: str, time_s: float | None = None
+    ) -> Path:
+        path = self.failed_dir / f"{config.key()}.json"
+        atomic_write_json(
+            path,
+            {
+                "key": config.key(),
+                "status": "failed",
+                "error": error,
+                "traceback": traceback_text,
+                "time_s": time_s,
+                "failed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "config": config.to_dict(),
+            },
+        )
+        return path
+
+    def rebuild_table(self) -> pd.DataFrame:
+        """Rebuild table.parquet from runs/ (one row per finished run, sorted by key) and return
+        it. Safe at any time: run files are complete and the table is replaced atomically."""
+        import io
+
+        import pandas as pd
+
+        rows = [_flatten(r) for r in self.results()]
+        cols = [c for c in LEAD_COLUMNS if any(c in r for r in rows)]
+        cols += sorted({k for r in rows for k in r} - set(cols))
+        df = pd.DataFrame(rows, columns=cols)
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        atomic_write_bytes(self.table_path, buf.getvalue())
+        return df
+
+    def table(self) -> pd.DataFrame:
+        """The table as last rebuilt (rebuilt now if there is none)."""
+        import pandas as pd
+
+        if not self.table_path.exists():
+            return self.rebuild_table()
+        return pd.read_parquet(self.table_path)

@@ -1,0 +1,40 @@
+"""All known tasks by name. Each family module exposes `SPECS: list[TaskSpec]`."""
+
+from __future__ import annotations
+
+from labelmix.errors import ConfigError
+from labelmix.tasks.base import TaskSpec
+
+
+def _collect() -> dict[str, TaskSpec]:
+    from labelmix.tasks import cities
+    from labelmix.tasks.families import (
+        classification,
+        multiple_choice,
+        reading,
+    )
+
+    specs: dict[str, TaskSpec] = {}
+    for module in (cities, classification, multiple_choice, reading):
+        for spec in module.SPECS:
+            if spec.name in specs:
+                raise RuntimeError(f"task {spec.name} registered twice")
+            specs[spec.name] = spec
+    return dict(sorted(specs.items()))
+
+
+_TASKS: dict[str, TaskSpec] | None = None
+
+
+def all_tasks() -> dict[str, TaskSpec]:
+    global _TASKS
+    if _TASKS is None:
+        _TASKS = _collect()
+    return _TASKS
+
+
+def get_task(name: str) -> TaskSpec:
+    tasks = all_tasks()
+    if name not in tasks:
+        raise ConfigError(f"unknown task {name!r}; valid tasks: {', '.join(tasks)}")
+    return tasks[name]
