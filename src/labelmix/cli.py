@@ -1,2 +1,399 @@
-def app() -> None:
-    pass
+"""`labelmix`: the command line. Errors a user can fix print one clear line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from labelmix.errors import LabelmixError, LabelmixWarning
+
+app = typer.Typer(
+    help="Spend a labelling budget well: weak vs gold labels, elicitation methods, frontiers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tasks_app = typer.Typer(help="List tasks, or show one.", invoke_without_command=True)
+app.add_typer(tasks_app, name="tasks")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Local mirror laid out as <hub id with / -> __>/<config>/<split>.jsonl "
+        "(default: $LABELMIX_DATA_DIR, else the Hugging Face Hub).",
+    ),
+]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fail(msg: str) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _data_dir(data_dir: Path | None) -> Path | None:
+    if data_dir is not None:
+        return data_dir
+    env = os.environ.get("LABELMIX_DATA_DIR")
+    return Path(env) if env else None
+
+
+def _sizes(weak_train: int, pool: int, test: int):  # type: ignore[no-untyped-def]
+    from labelmix.tasks.splits import SplitSizes
+
+    return SplitSizes(weak_train=weak_train, pool=pool, test=test)
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@tasks_app.callback()
+def tasks_list(ctx: typer.Context) -> None:
+    """Every task with its source."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from labelmix.tasks import all_tasks
+
+    width = max(len(n) for n in all_tasks())
+    for name, spec in all_tasks().items():
+        typer.echo(f"{name:<{width}}  {spec.source:<34}  {spec.description}")
+
+
+@tasks_app.command("show")
+def tasks_show(
+    name: str,
+    n: Annotated[int, typer.Option("-n", help="Examples to print.")] = 5,
+    data_dir: DataDir = None,
+    seed: int = 0,
+    weak_train: int = 2000,
+    pool: int = 8000,
+    test: int = 1000,
+) -> None:
+    """Split sizes, label balance and a few binarized examples."""
+    from labelmix.tasks import get_task, load_splits
+
+    if n < 0:
+        _fail(f"-n {n} must be >= 0")
+    spec = get_task(name)
+    splits = load_splits(spec, _data_dir(data_dir), _sizes(weak_train, pool, test), seed)
+    typer.echo(f"task {name}: {spec.description}\nsource: {spec.source}")
+    for note in splits.notes:
+        typer.echo(f"note: {note}")
+    for split, examples in (
+        ("weak_train", splits.weak_train),
+        ("pool", splits.pool),
+        ("test", splits.test),
+    ):
+        pos = sum(e.label for e in examples)
+        typer.echo(
+            f"{split:<10} {len(examples):>6} examples, {pos} positive ({pos / max(1, len(examples)):.0%})"
+        )
+    for e in splits.pool[:n]:
+        typer.echo(f"\n--- id {e.id}  label {e.label}\n{e.text}")
+
+
+# ---------------------------------------------------------------- weak labels
+
+
+@app.command("weak-labels")
+def weak_labels(
+    task: str = "cities",
+    weak_model: str = "minilm",
+    data_dir: DataDir = None,
+    seed: int = 0,
+    weak_train: int = 2000,
+    pool: int = 8000,
+    test: int = 1000,
+) -> None:
+    """Train (or load cached) weak labels and report their accuracy and AUROC against gold."""
+    from labelmix.labels.weak import train_weak_labeler
+    from labelmix.tasks import get_task, load_splits
+
+    t0 = time.perf_counter()
+    splits = load_splits(get_task(task), _data_dir(data_dir), _sizes(weak_train, pool, test), seed)
+    weak = train_weak_labeler(task, weak_model, splits, price=0.0, seed=seed)
+    r = weak.report
+    assert r is not None
+    typer.echo(
+        f"weak labels for {task} from {weak_model} (probe on frozen features, trained on "
+        f"{r.n_train} gold labels, early-stopped on {r.n_val}){' [cached]' if r.cached else ''}\n"
+        f"pool ({len(splits.pool)}): accuracy {r.pool_accuracy:.3f} (threshold 0.5), AUROC {r.pool_auroc:.3f}\n"
+        f"test ({len(splits.test)}): accuracy {r.test_accuracy:.3f}, AUROC {r.test_auroc:.3f}\n"
+        f"time {time.perf_counter() - t0:.1f} s (training {r.time_s:.1f} s when first computed)"
+    )
+
+
+# ---------------------------------------------------------------- one run
+
+
+def summary_line(r: dict[str, Any]) -> str:
+    acc = f"accuracy {r['accuracy']:.3f} [{r['accuracy_ci_low']:.3f}, {r['accuracy_ci_high']:.3f}]"
+    extra = f" (raw log-odds>0: {r['raw_accuracy']:.3f})" if "raw_accuracy" in r else ""
+    return (
+        f"{r['task']} {r['method']} ({r['trainer']}, {r['model']}) budget ${r['budget']:g} "
+        f"gold_frac {r['gold_frac']:g} weak ${r['weak_cost']:g}: {r['n_weak']} weak + "
+        f"{r['n_gold']} gold labels, ${r['spent']:.2f} spent | {acc}{extra} AUROC {r['auroc']:.3f} "
+        f"| {r['time_s']:.1f} s"
+    )
+
+
+@app.command("run")
+def run_cmd(
+    task: str = "cities",
+    method: str = "seq_sft",
+    budget: float = 64.0,
+    weak_cost: float = 0.1,
+    gold_cost: float = 1.0,
+    gold_frac: Annotated[
+        float | None,
+        typer.Option(help="Share of the budget for gold labels (not for weak_only/gold_only)."),
+    ] = None,
+    trainer: Annotated[str, typer.Option(help="probe | lora (few_shot always uses icl)")] = "probe",
+    model: str = "smollm2",
+    weak_model: str = "minilm",
+    seed: int = 0,
+    shots: Annotated[int | None, typer.Option(help="k for few-shot methods.")] = None,
+    layer: Annotated[int | None, typer.Option(help="probe: hidden layer of the features.")] = None,
+    data_dir: DataDir = None,
+    weak_train: int = 2000,
+    pool: int = 8000,
+    test: int = 1000,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Cap optimizer steps per stage (short CPU checks).")
+    ] = None,
+    example_passes: Annotated[
+        int | None, typer.Option(help="Example-passes per stage (default 30000).")
+    ] = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the JSON result.")] = None,
+) -> None:
+    """One run: prints a one-line summary and writes its JSON result."""
+    from dataclasses import replace
+
+    from labelmix.config import RunConfig
+    from labelmix.methods import get_method
+
+    m = get_method(method)
+    if gold_frac is None and m.fixed_gold_frac is None:
+        gold_frac = 0.2
+    cfg = RunConfig(
+        task=task,
+        method=method,
+        budget=budget,
+        gold_frac=gold_frac,
+        weak_cost=weak_cost,
+        gold_cost=gold_cost,
+        trainer=trainer,
+        model=model,
+        weak_model=weak_model,
+        seed=seed,
+        shots=shots,
+        layer=layer,
+        split_sizes=_sizes(weak_train, pool, test),
+        data_dir=str(_data_dir(data_dir)) if _data_dir(data_dir) else None,
+    )
+    sched_changes = {
+        k: v
+        for k, v in dict(
+            max_steps=max_steps, example_passes=example_passes, batch_size=batch_size, lr=lr
+        ).items()
+        if v is not None
+    }
+    if sched_changes:
+        cfg = cfg.with_(schedule=replace(cfg.effective_schedule(), **sched_changes))
+    from labelmix.run import execute_run  # heavy (torch): only once the config is valid
+
+    result = execute_run(cfg)
+    typer.echo(summary_line(result))
+    out_dir = out or Path("labelmix-runs")
+    from labelmix.atomic import atomic_write_json
+
+    path = out_dir / f"{result['key']}.json"
+    atomic_write_json(path, result)
+    typer.echo(f"result: {path}")
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+@app.command("sweep")
+def sweep_cmd(
+    config: Annotated[Path, typer.Argument(help="Sweep TOML (see configs/).")],
+    out: Annotated[Path, typer.Option(help="Store folder for this sweep.")] = Path("runs/sweep"),
+    backend: Annotated[str, typer.Option(help="local | ray")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local one).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Parallel workers (local: processes; ray: CPUs).")
+    ] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Print every run with labels and dollars; train nothing.")
+    ] = False,
+    report: Annotated[bool, typer.Option(help="Write the report when the sweep ends.")] = True,
+    tasks: Annotated[str | None, typer.Option(help="Override: comma-separated tasks.")] = None,
+    methods: Annotated[str | None, typer.Option(help="Override: comma-separated methods.")] = None,
+    budgets: Annotated[str | None, typer.Option(help="Override: comma-separated budgets.")] = None,
+    gold_fracs: Annotated[
+        str | None, typer.Option(help="Override: comma-separated gold fractions.")
+    ] = None,
+    weak_costs: Annotated[
+        str | None, typer.Option(help="Override: comma-separated weak costs.")
+    ] = None,
+    seeds: Annotated[str | None, typer.Option(help="Override: comma-separated seeds.")] = None,
+    trainer: Annotated[str | None, typer.Option(help="Override the trainer.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a grid of runs into a resumable store, then write its report."""
+    from labelmix.sweep import Store, SweepConfig, expand, plan_table, run_sweep
+
+    if backend not in ("local", "ray"):
+        _fail(f"unknown backend {backend!r}; use local or ray")
+    if not config.is_file():
+        _fail(f"sweep config {config} does not exist (see configs/demo.toml)")
+    overrides = dict(
+        tasks=tasks,
+        methods=methods,
+        budgets=budgets,
+        gold_fracs=gold_fracs,
+        weak_costs=weak_costs,
+        seeds=seeds,
+        trainer=trainer,
+        data_dir=str(data_dir) if data_dir else None,
+    )
+    sweep = SweepConfig.load(config, overrides)
+    runs = expand(sweep)
+    if plan:
+        rows = plan_table(runs)
+        for row in rows:
+            if row.get("key") == "total":
+                typer.echo(
+                    f"total: {row['task']}, {row['n_weak']} weak + {row['n_gold']} gold labels, "
+                    f"${row['dollars']:.2f}"
+                )
+            else:
+                typer.echo(
+                    f"{row['task']:<12} {row['method']:<16} {row['trainer']:<5} ${row['budget']:>7g} "
+                    f"gold_frac {row['gold_frac'] if row['gold_frac'] is not None else '-':<5} "
+                    f"weak ${row['weak_cost']:<5g} seed {row['seed']}: {row['n_weak']:>6} weak "
+                    f"{row['n_gold']:>5} gold ${row['dollars']:.2f}"
+                    + (f"  ({row['note']})" if row.get("note") else "")
+                )
+        return
+    store = Store(out)
+    summary = run_sweep(runs, store, backend=backend, workers=workers, address=address, sweep=sweep)
+    typer.echo(str(summary))
+    if report and summary.done + summary.skipped > 0:
+        path = _write_report(store, out / "report", title=f"labelmix sweep {config.name}")
+        typer.echo(f"report: {path}")
+
+
+def _write_report(store: Any, out: Path, title: str) -> Path:
+    from labelmix.analysis.report import write_report
+
+    df = store.rebuild_table()
+    meta = {
+        "store": str(store.root),
+        "runs": len(df),
+        "accuracy threshold": "log-odds > 0 for trained methods; few_shot: prior-matched (see results)",
+    }
+    return write_report(df, out, title=title, meta=meta)
+
+
+@app.command("report")
+def report_cmd(
+    sweep_dir: Annotated[Path, typer.Argument(help="A sweep store folder.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder (default SWEEP_DIR/report).")
+    ] = None,
+) -> None:
+    """Frontier, regime figure, best-within-budget table and regimes: PNG, HTML and Markdown."""
+    from labelmix.sweep import Store
+
+    if not (sweep_dir / "runs").is_dir():
+        _fail(f"{sweep_dir} is not a sweep store (no runs/ folder); run `labelmix sweep` first")
+    path = _write_report(
+        Store(sweep_dir), out or sweep_dir / "report", title=f"labelmix {sweep_dir.name}"
+    )
+    typer.echo(f"report: {path}")
+
+
+@app.command("recommend")
+def recommend_cmd(
+    sweep_dir: Annotated[Path, typer.Argument(help="A sweep store folder.")],
+    budget: Annotated[float, typer.Option(help="Dollars you can spend.")],
+    weak_cost: Annotated[float, typer.Option(help="Dollars per weak label.")] = 0.1,
+    task: str | None = None,
+) -> None:
+    """How to split a budget between weak and gold labels, from a sweep's measurements."""
+    from labelmix.analysis.report import recommend
+    from labelmix.sweep import Store
+
+    if not (sweep_dir / "runs").is_dir():
+        _fail(f"{sweep_dir} is not a sweep store (no runs/ folder)")
+    df = Store(sweep_dir).rebuild_table()
+    try:
+        rec = recommend(df, budget, weak_cost, task=task)
+    except ValueError as e:
+        _fail(str(e))
+    typer.echo(rec.get("advice", json.dumps(rec, default=str)))
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for the sweep store and its report.")] = Path(
+        "labelmix-demo"
+    ),
+    backend: str = "local",
+) -> None:
+    """The main job: a CPU-sized sweep on `cities` with the offline defaults, then the report."""
+    from labelmix.sweep import Store, SweepConfig, expand, run_sweep
+
+    config = ROOT / "configs" / "demo.toml"
+    if not config.is_file():
+        _fail(f"{config} is missing; run the demo from a labelmix checkout")
+    t0 = time.perf_counter()
+    sweep = SweepConfig.load(config, {})
+    runs = expand(sweep)
+    typer.echo(f"labelmix demo: {len(runs)} runs of {config.name} into {out}")
+    store = Store(out)
+    summary = run_sweep(runs, store, backend=backend, sweep=sweep)
+    typer.echo(str(summary))
+    path = _write_report(
+        store, out / "report", title="labelmix demo: cities, SmolLM2 probe, MiniLM weak labels"
+    )
+    typer.echo(f"report: {path}\nfrontier: {out / 'report' / 'frontier.png'}")
+    md = out / "report" / "regimes.md"
+    if md.exists():
+        typer.echo(md.read_text())
+    typer.echo(f"demo finished in {time.perf_counter() - t0:.0f} s")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    warnings.simplefilter("default")
+
+    def _warn(
+        message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        if issubclass(category, LabelmixWarning):
+            typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+    warnings.showwarning = _warn
+    try:
+        app()
+    except LabelmixError as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True)
+        sys.exit(130)

@@ -57,8 +57,12 @@ class Schedule:
         return min(steps, self.max_steps) if self.max_steps else steps
 
 
-# Defaults per trainer. probe: a linear head on standardised frozen features; lora: the paper's.
-PROBE_SCHEDULE = Schedule(example_passes=30_000, batch_size=32, warmup_steps=40, lr=3e-3)
+# Defaults per trainer. lora: the paper's. probe: a linear head on standardised frozen features,
+# same rule but capped at 2000 steps: tiny stages would otherwise take 30000/n full-batch steps
+# (30000 for n=1), long after a linear head has converged.
+PROBE_SCHEDULE = Schedule(
+    example_passes=30_000, batch_size=32, warmup_steps=40, lr=3e-3, max_steps=2000
+)
 LORA_SCHEDULE = Schedule()
 
 
@@ -88,6 +92,10 @@ class RunConfig:
         from labelmix.tasks.registry import get_task
 
         get_task(self.task)
+        from labelmix.models.loading import check_model_name
+
+        check_model_name(self.model)
+        check_model_name(self.weak_model)
         if self.trainer not in TRAINERS:
             raise ConfigError(f"unknown trainer {self.trainer!r}; valid: {', '.join(TRAINERS)}")
         if method.prompt_only:

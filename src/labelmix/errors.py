@@ -15,3 +15,7 @@ class DataError(LabelmixError):
 
 class BudgetError(LabelmixError):
     """A purchase or allocation does not fit the budget."""
+
+
+class LabelmixWarning(UserWarning):
+    """Something legal but probably not what the user meant (e.g. weak labels dearer than gold)."""

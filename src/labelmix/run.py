@@ -5,11 +5,12 @@ the method's stages with a fresh learner, and evaluates on the test split."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +289,9 @@ def _train_stages(
     # few-shot bank can be drawn from them before any training.
     for spec in method.stages:
         if spec.sampling != "uncertainty":
-            chosen[spec.source] = _choose_static(spec, sizes[spec.source], pool, order, used, weak, rng)
+            chosen[spec.source] = _choose_static(
+                spec, sizes[spec.source], pool, order, used, weak, rng
+            )
 
     prefixer = _make_prefixer(cfg, method, pool, chosen, weak)
     test_inputs = [prefixer(e) for e in test]
@@ -313,22 +316,43 @@ def _train_stages(
         seller = weak if spec.source == "weak" else oracle
         y_train = seller.buy([pool[j].id for j in train_idx], ledger, "train")
         y_val = seller.buy([pool[j].id for j in val_idx], ledger, "val")
-        report, optimizer = train_stage(
-            learner,
-            [prefixer(pool[j]) for j in train_idx],
-            y_train,
-            [prefixer(pool[j]) for j in val_idx],
-            y_val,
-            schedule,
-            spec.loss,
-            seed=cfg.seed * 1000 + i,
-            optimizer=optimizer if schedule.carry_optimizer else None,
-            desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
-            start_competes=any("steps" in r for r in reports),
-        )
+        train_texts = [prefixer(pool[j]) for j in train_idx]
+        val_texts = [prefixer(pool[j]) for j in val_idx]
+        learner.encode(train_texts + val_texts)  # features (probe) computed with every thread
+        with _threads(1 if cfg.trainer == "probe" else None):
+            report, optimizer = train_stage(
+                learner,
+                train_texts,
+                y_train,
+                val_texts,
+                y_val,
+                schedule,
+                spec.loss,
+                seed=cfg.seed * 1000 + i,
+                optimizer=optimizer if schedule.carry_optimizer else None,
+                desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
+                start_competes=any("steps" in r for r in reports),
+            )
         reports.append(_stage_dict(i, spec, report))
     logits = learner.predict(learner.encode(test_inputs))
     return logits, reports, {"prefix_bank": len(prefixer.bank) if cfg.k_shots else 0}
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """A linear head's steps are tiny: one thread avoids OpenMP overhead and oversubscription
+    when several runs share the machine."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _stage_dict(i: int, spec: StageSpec, report: StageReport) -> dict[str, Any]:
@@ -380,7 +404,9 @@ def _choose_uncertain(
     else:
         logits = learner.predict(learner.encode([prefixer(pool[i]) for i in free]))
         probs = 1.0 / (1.0 + np.exp(-logits))
-        picked = free[sampling.uncertainty_choice(probs, n, spec.temperature, rng, spec.uncertainty)]
+        picked = free[
+            sampling.uncertainty_choice(probs, n, spec.temperature, rng, spec.uncertainty)
+        ]
     used[picked] = True
     return [int(i) for i in picked]
 

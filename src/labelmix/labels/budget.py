@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from labelmix.errors import BudgetError, ConfigError
+from labelmix.errors import BudgetError, ConfigError, LabelmixWarning
 
 # The reference grid of Mallen & Belrose: gold fractions of each budget, plus the pure endpoints.
 REFERENCE_GOLD_FRACS: tuple[float, ...] = (0.8, 0.6, 0.4, 0.2, 0.05)
@@ -29,6 +29,7 @@ class Prices:
             warnings.warn(
                 f"weak cost ${self.weak_cost} is at or above gold cost ${self.gold_cost}: "
                 "weak labels then never pay; mixed allocations are dominated by gold-only",
+                LabelmixWarning,
                 stacklevel=2,
             )
 

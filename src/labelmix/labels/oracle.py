@@ -31,6 +31,8 @@ class Oracle:
     def buy(self, ids: Sequence[str], ledger: Ledger, purpose: str) -> np.ndarray:
         missing = [i for i in ids if i not in self._labels]
         if missing:
-            raise DataError(f"the oracle has no gold label for {len(missing)} example(s), e.g. {missing[0]}")
+            raise DataError(
+                f"the oracle has no gold label for {len(missing)} example(s), e.g. {missing[0]}"
+            )
         ledger.charge(self.source, ids, self.price, purpose)
         return np.array([self._labels[i] for i in ids], dtype=np.float32)

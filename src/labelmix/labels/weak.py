@@ -47,7 +47,9 @@ class WeakLabeler:
 
     source = "weak"
 
-    def __init__(self, probs: Mapping[str, float], price: float, report: WeakLabelReport | None = None):
+    def __init__(
+        self, probs: Mapping[str, float], price: float, report: WeakLabelReport | None = None
+    ):
         bad = [(k, p) for k, p in probs.items() if not 0.0 <= float(p) <= 1.0]
         if bad:
             raise DataError(f"weak label {bad[0][1]!r} for example {bad[0][0]} is outside [0, 1]")

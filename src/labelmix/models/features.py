@@ -113,7 +113,9 @@ class FeatureExtractor:
         missing = self.cache.missing(hashes)
         if missing:
             by_hash = dict(zip(hashes, texts, strict=True))
-            x = self._compute([by_hash[h] for h in missing], desc=f"{desc} ({self.ref.name}, L{self.layer})")
+            x = self._compute(
+                [by_hash[h] for h in missing], desc=f"{desc} ({self.ref.name}, L{self.layer})"
+            )
             self.cache.put(missing, x)
         return self.cache.get(hashes)
 

@@ -73,6 +73,8 @@ class PromptScorer:
         self._ensure_model()
         assert self._model is not None
         self.tokenizer.padding_side = "right"
+        # a prompt over max_length loses its first shots, never its end (the text being scored)
+        self.tokenizer.truncation_side = "left"
         order = np.argsort([len(p) for p in prompts])
         out = np.zeros(len(prompts), dtype=np.float32)
         with progress(total=len(prompts), desc=f"few-shot scores ({self.ref.name})") as bar:

@@ -49,10 +49,23 @@ class ModelRef:
 
     @property
     def cache_key(self) -> str:
-        """Short stable name for caches (features, scores) that depend on the weights."""
+        """Short stable name for caches (features, scores) that depend on the weights. A local
+        folder's key also covers its files (names, sizes, modification times), so a folder
+        overwritten with other weights or another tokenizer never reads the old model's caches."""
+        if self.name in BUNDLED:
+            return self.name
         base = Path(self.location).name if self.is_local else self.location.replace("/", "__")
-        digest = hashlib.sha256(self.location.encode()).hexdigest()[:8]
-        return f"{base}-{digest}" if self.name not in BUNDLED else self.name
+        stamp = _folder_stamp(Path(self.location)) if self.is_local else ""
+        digest = hashlib.sha256(f"{self.location}\n{stamp}".encode()).hexdigest()[:8]
+        return f"{base}-{digest}"
+
+
+def _folder_stamp(folder: Path) -> str:
+    try:
+        files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+        return repr(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    except OSError:
+        return ""
 
 
 def _package_dir(package: str) -> Path | None:
@@ -117,8 +130,31 @@ def convert_gguf(gguf_path: Path) -> Path:
     return target
 
 
+def check_model_name(name: str) -> None:
+    """Cheap validation (no conversion, no download) so a bad name fails before any work."""
+    if not name.strip():  # Path("") is "." (the current folder): never a model name
+        raise _unknown_model(name)
+    if name in BUNDLED:
+        bundled_path(name)
+        return
+    p = Path(name).expanduser()
+    if p.suffix == ".gguf":
+        if not p.is_file():
+            raise ConfigError(f"GGUF file {p} does not exist")
+        return
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise ConfigError(
+                f"model folder {p} has no config.json; is it a Hugging Face model folder?"
+            )
+        return
+    if p.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise _unknown_model(name)
+
+
 def resolve_model(name: str) -> ModelRef:
     """Short name of a bundled default, a local folder, a .gguf file, or a Hub id."""
+    check_model_name(name)
     if name in BUNDLED:
         path = bundled_path(name)
         if path.suffix == ".gguf":
@@ -126,19 +162,17 @@ def resolve_model(name: str) -> ModelRef:
         return ModelRef(name=name, location=str(path), is_local=True)
     p = Path(name).expanduser()
     if p.suffix == ".gguf":
-        if not p.is_file():
-            raise ConfigError(f"GGUF file {p} does not exist")
         return ModelRef(name=name, location=str(convert_gguf(p.resolve())), is_local=True)
     if p.is_dir():
-        if not (p / "config.json").exists():
-            raise ConfigError(f"model folder {p} has no config.json; is it a Hugging Face model folder?")
         return ModelRef(name=name, location=str(p.resolve()), is_local=True)
-    if p.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
-        raise ConfigError(
-            f"unknown model {name!r}: not a bundled name ({', '.join(BUNDLED)}), an existing HF "
-            "folder, a .gguf file, or a Hub id like 'Qwen/Qwen1.5-0.5B'"
-        )
     return ModelRef(name=name, location=name, is_local=False)
+
+
+def _unknown_model(name: str) -> ConfigError:
+    return ConfigError(
+        f"unknown model {name!r}: not a bundled name ({', '.join(BUNDLED)}), an existing HF "
+        "folder, a .gguf file, or a Hub id like 'Qwen/Qwen1.5-0.5B'"
+    )
 
 
 def pick_device(prefer: str | None = None) -> tuple[str, object]:

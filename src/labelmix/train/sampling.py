@@ -20,7 +20,9 @@ def random_choice(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.permutation(n)[:k])
 
 
-def top_or_softmax(scores: np.ndarray, k: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
+def top_or_softmax(
+    scores: np.ndarray, k: int, temperature: float, rng: np.random.Generator
+) -> np.ndarray:
     """Highest `scores` first. Temperature 0: the top-k (ties broken by position). Temperature t>0:
     k draws without replacement with probability proportional to exp(score / t) (Gumbel top-k)."""
     scores = np.asarray(scores, dtype=float)
@@ -56,6 +58,10 @@ def uncertainty_choice(
     return top_or_softmax(uncertainty(probs, kind), k, temperature, rng)
 
 
-def confident_choice(weak_probs: np.ndarray, k: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
+def confident_choice(
+    weak_probs: np.ndarray, k: int, temperature: float, rng: np.random.Generator
+) -> np.ndarray:
     """Weak labels the weak labeler is most sure of (they are more often right)."""
-    return top_or_softmax(np.abs(2.0 * np.asarray(weak_probs, dtype=float) - 1.0), k, temperature, rng)
+    return top_or_softmax(
+        np.abs(2.0 * np.asarray(weak_probs, dtype=float) - 1.0), k, temperature, rng
+    )

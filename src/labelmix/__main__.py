@@ -1,0 +1,5 @@
+"""`python -m labelmix` == `labelmix`."""
+
+from labelmix.cli import main
+
+main()
