@@ -748,3 +748,18 @@ def test_bundled_smollm2_few_shot_ranks_true_above_false(smollm2: ModelRef) -> N
     enc = scorer.tokenizer("The capital of France is", return_tensors="pt").to(scorer._device)
     out = scorer._model.generate(**enc, max_new_tokens=2, do_sample=False)
     assert scorer.tokenizer.decode(out[0, enc["input_ids"].shape[1] :]).startswith(" Paris")
+
+
+def test_shared_prefix_scores_equal_whole_prompt_scores(tiny_llama: Path) -> None:
+    """The prefix key/value cache is an optimisation only: same numbers as scoring each prompt
+    whole, including batches with padding and texts of different lengths."""
+    scorer = PromptScorer(resolve_model(str(tiny_llama)), batch_size=3)
+    prefix = build_prompt([("the cat sat", 1), ("a dog ran far away", 0)], "")[:-1]
+    texts = [f"{t}\n" for t in ["red", "the big red cat sat down", "dog", "a cat ran", "sat"]]
+    whole = scorer._compute([prefix + t for t in texts])
+    shared = scorer._compute_shared(prefix, texts)
+    np.testing.assert_allclose(shared, whole, atol=1e-4)
+    # and through the cache: score_shared then score agree
+    np.testing.assert_allclose(
+        scorer.score_shared(prefix, texts), scorer.score([prefix + t for t in texts]), atol=1e-6
+    )

@@ -22,3 +22,16 @@ def progress(total: int | None = None, desc: str = "", **kw: Any) -> tqdm:
         leave=False,
         **kw,
     )
+
+
+def quiet_libraries() -> None:
+    """Silence the progress bars and info logs of transformers and datasets when ours are off."""
+    if progress_enabled():
+        return
+    try:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+    except ImportError:
+        pass

@@ -251,7 +251,8 @@ def _few_shot(
     labels = oracle.buy([e.id for e in shots], ledger, "few_shot").astype(int)
     demos = [(e.text, int(y)) for e, y in zip(shots, labels, strict=True)]
     scorer = cached_scorer(cfg.model)
-    logits = scorer.score([build_prompt(demos, e.text) for e in test])
+    prefix = build_prompt(demos, "")[: -len("\n")]  # the demonstrations; each input adds "text\n"
+    logits = scorer.score_shared(prefix, [f"{e.text}\n" for e in test])
     positive_rate = (labels.sum() + 1) / (k + 2)
     threshold = prior_matching_threshold(logits, positive_rate)
     return logits, {"threshold": threshold, "prompt_positive_rate": float(positive_rate)}

@@ -96,6 +96,76 @@ class PromptScorer:
                     bar.update(len(idx))
         return out
 
+    def _compute_shared(self, prefix: str, texts: Sequence[str]) -> np.ndarray:
+        """Score prefix + text for many texts, running the shared prefix once: its key/value
+        cache is copied for every batch, so the demonstrations are not recomputed per input.
+        Token ids come from tokenizing each whole prompt, so the result equals `_compute`; a
+        prompt whose tokens do not start with the prefix's (a merge across the boundary) is
+        scored whole."""
+        import copy
+
+        import torch
+
+        self._ensure_model()
+        assert self._model is not None
+        tok = self.tokenizer
+        full = [tok(prefix + t, add_special_tokens=True)["input_ids"] for t in texts]
+        ref = tok(prefix + texts[0], add_special_tokens=True, return_offsets_mapping=True)
+        p_len = sum(1 for _, end in ref["offset_mapping"] if end <= len(prefix))
+        # Keep special tokens (e.g. BOS, offset (0, 0)) at the front of the prefix.
+        prefix_ids = full[0][:p_len]
+        shared = [i for i, ids in enumerate(full) if ids[:p_len] == prefix_ids and len(ids) > p_len]
+        whole = sorted(set(range(len(texts))) - set(shared))
+        out = np.zeros(len(texts), dtype=np.float32)
+        if whole:
+            out[whole] = self._compute([prefix + texts[i] for i in whole])
+        if not shared:
+            return out
+        pad = tok.pad_token_id
+        order = sorted(shared, key=lambda i: len(full[i]))
+        with progress(total=len(shared), desc=f"few-shot scores ({self.ref.name})") as bar:
+            with torch.inference_mode():
+                pre_ids = torch.tensor([prefix_ids], device=self._device)
+                pre = self._model(input_ids=pre_ids, use_cache=True)
+                for s in range(0, len(order), self.batch_size):
+                    idx = order[s : s + self.batch_size]
+                    suffixes = [full[i][p_len:] for i in idx]
+                    width = max(len(x) for x in suffixes)
+                    ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                    mask = torch.zeros((len(idx), p_len + width), dtype=torch.long)
+                    mask[:, :p_len] = 1
+                    for r, x in enumerate(suffixes):
+                        ids[r, : len(x)] = torch.tensor(x)
+                        mask[r, p_len : p_len + len(x)] = 1
+                    cache = copy.deepcopy(pre.past_key_values)
+                    cache.batch_repeat_interleave(len(idx))
+                    logits = self._model(
+                        input_ids=ids.to(self._device),
+                        attention_mask=mask.to(self._device),
+                        past_key_values=cache,
+                        use_cache=True,
+                    ).logits.float()
+                    last = torch.tensor([len(x) - 1 for x in suffixes])
+                    final = torch.log_softmax(logits[torch.arange(len(idx)), last], dim=-1)
+                    lo = final[:, self.target_ids[1]] - final[:, self.target_ids[0]]
+                    out[idx] = lo.cpu().numpy()
+                    bar.update(len(idx))
+        return out
+
+    def score_shared(self, prefix: str, texts: Sequence[str]) -> np.ndarray:
+        """Scores of `prefix + text` for each text; cached per full prompt like `score`."""
+        prompts = [prefix + t for t in texts]
+        keys = [text_hash(p) for p in prompts]
+        missing = set(self.cache.missing(keys))
+        if missing:
+            todo = [i for i, k in enumerate(keys) if k in missing]
+            vals = self._compute_shared(prefix, [texts[i] for i in todo])
+            seen: dict[str, float] = {}
+            for i, v in zip(todo, vals, strict=True):
+                seen.setdefault(keys[i], float(v))
+            self.cache.put(list(seen), np.array(list(seen.values()))[:, None])
+        return self.cache.get(keys)[:, 0].astype(np.float64)
+
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         keys = [text_hash(p) for p in prompts]
         missing = self.cache.missing(keys)

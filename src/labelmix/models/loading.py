@@ -104,6 +104,10 @@ def convert_gguf(gguf_path: Path) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from labelmix.progress import quiet_libraries
+
+    quiet_libraries()
+
     folder, fname = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=fname)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32)
@@ -186,6 +190,10 @@ def pick_device(prefer: str | None = None) -> tuple[str, object]:
 
 def load_tokenizer(ref: ModelRef, trust_remote_code: bool = False):  # type: ignore[no-untyped-def]
     from transformers import AutoTokenizer
+
+    from labelmix.progress import quiet_libraries
+
+    quiet_libraries()
 
     tok = AutoTokenizer.from_pretrained(ref.location, trust_remote_code=trust_remote_code)
     if tok.pad_token is None:
