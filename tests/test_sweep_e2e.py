@@ -40,7 +40,18 @@ max_steps = 30
 """
 
 
-COLS = ["key", "method", "budget", "gold_frac", "seed", "n_weak", "n_gold", "spent", "accuracy", "auroc"]
+COLS = [
+    "key",
+    "method",
+    "budget",
+    "gold_frac",
+    "seed",
+    "n_weak",
+    "n_gold",
+    "spent",
+    "accuracy",
+    "auroc",
+]
 
 
 def test_cli_sweep_then_report_then_recommend(tiny_llama: Path, tmp_path: Path) -> None:
@@ -50,7 +61,10 @@ def test_cli_sweep_then_report_then_recommend(tiny_llama: Path, tmp_path: Path) 
     out = tmp_path / "store"
     run = subprocess.run(
         [sys.executable, "-m", "labelmix", "sweep", str(cfg), "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "12 done" in run.stdout + run.stderr
@@ -62,12 +76,18 @@ def test_cli_sweep_then_report_then_recommend(tiny_llama: Path, tmp_path: Path) 
     # resumes: a second sweep runs nothing
     again = subprocess.run(
         [sys.executable, "-m", "labelmix", "sweep", str(cfg), "--out", str(out), "--no-report"],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert again.returncode == 0 and "12 already done" in again.stdout + again.stderr
     rec = subprocess.run(
         [sys.executable, "-m", "labelmix", "recommend", str(out), "--budget", "40"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert rec.returncode == 0, rec.stderr
     assert "$32" in rec.stdout

@@ -174,6 +174,9 @@ def run_cmd(
     ] = None,
     batch_size: int | None = None,
     lr: float | None = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Steps between early-stopping checks.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the JSON result.")] = None,
 ) -> None:
     """One run: prints a one-line summary and writes its JSON result."""
@@ -204,7 +207,11 @@ def run_cmd(
     sched_changes = {
         k: v
         for k, v in dict(
-            max_steps=max_steps, example_passes=example_passes, batch_size=batch_size, lr=lr
+            max_steps=max_steps,
+            example_passes=example_passes,
+            batch_size=batch_size,
+            lr=lr,
+            eval_every=eval_every,
         ).items()
         if v is not None
     }
@@ -272,6 +279,13 @@ def sweep_cmd(
     )
     sweep = SweepConfig.load(config, overrides)
     runs = expand(sweep)
+    skipped = sweep.unaffordable()
+    if skipped:
+        typer.secho(
+            f"skipping {len(skipped)} grid point(s) the budget cannot pay for, e.g. {skipped[0]}",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     if plan:
         rows = plan_table(runs)
         for row in rows:

@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from labelmix.errors import ConfigError
+from labelmix.errors import ConfigError, UnaffordableError
 from labelmix.labels.budget import Allocation, Prices, allocate
 from labelmix.methods import get_method
 from labelmix.tasks.splits import SplitSizes
@@ -130,12 +130,12 @@ class RunConfig:
         if method.prompt_only and k < 1:
             raise ConfigError("few_shot needs at least one demonstration (shots >= 1)")
         if method.prompt_only and alloc.n_gold < k:
-            raise ConfigError(
+            raise UnaffordableError(
                 f"few_shot with {k} demonstrations needs {k} gold labels (${k * self.gold_cost:g}) "
                 f"but budget ${self.budget:g} buys {alloc.n_gold}; lower --shots or raise the budget"
             )
         if not method.prompt_only and k > 0 and alloc.n_weak + alloc.n_gold < k + 1:
-            raise ConfigError(
+            raise UnaffordableError(
                 f"a {k}-shot prefix needs at least {k + 1} labelled examples but this allocation "
                 f"buys {alloc.n_weak + alloc.n_gold}; lower --shots or raise the budget"
             )

@@ -9,6 +9,11 @@ class ConfigError(LabelmixError, ValueError):
     """A configuration value is invalid."""
 
 
+class UnaffordableError(ConfigError):
+    """A valid method at a budget too small for it (e.g. 8 demonstrations for $4). Sweeps skip
+    such grid points and say so; a single run reports it as an error."""
+
+
 class DataError(LabelmixError):
     """Input data is missing or malformed."""
 

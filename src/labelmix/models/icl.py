@@ -127,6 +127,7 @@ class PromptScorer:
             with torch.inference_mode():
                 pre_ids = torch.tensor([prefix_ids], device=self._device)
                 pre = self._model(input_ids=pre_ids, use_cache=True)
+                pre_cache = getattr(pre, "cache", None) or pre.past_key_values
                 for s in range(0, len(order), self.batch_size):
                     idx = order[s : s + self.batch_size]
                     suffixes = [full[i][p_len:] for i in idx]
@@ -137,13 +138,13 @@ class PromptScorer:
                     for r, x in enumerate(suffixes):
                         ids[r, : len(x)] = torch.tensor(x)
                         mask[r, p_len : p_len + len(x)] = 1
-                    cache = copy.deepcopy(pre.past_key_values)
+                    cache = copy.deepcopy(pre_cache)
                     cache.batch_repeat_interleave(len(idx))
                     logits = self._model(
                         input_ids=ids.to(self._device),
                         attention_mask=mask.to(self._device),
-                        past_key_values=cache,
                         use_cache=True,
+                        **{self._cache_kwarg(): cache},
                     ).logits.float()
                     last = torch.tensor([len(x) - 1 for x in suffixes])
                     final = torch.log_softmax(logits[torch.arange(len(idx)), last], dim=-1)
@@ -151,6 +152,13 @@ class PromptScorer:
                     out[idx] = lo.cpu().numpy()
                     bar.update(len(idx))
         return out
+
+    def _cache_kwarg(self) -> str:
+        """transformers 5.x renamed `past_key_values` to `cache`; use whichever forward takes."""
+        import inspect
+
+        params = inspect.signature(self._model.forward).parameters  # type: ignore[union-attr]
+        return "cache" if "cache" in params else "past_key_values"
 
     def score_shared(self, prefix: str, texts: Sequence[str]) -> np.ndarray:
         """Scores of `prefix + text` for each text; cached per full prompt like `score`."""

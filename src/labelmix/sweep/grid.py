@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labelmix.config import LORA_SCHEDULE, PROBE_SCHEDULE, TRAINERS, RunConfig, Schedule
-from labelmix.errors import BudgetError, ConfigError
+from labelmix.errors import BudgetError, ConfigError, UnaffordableError
 from labelmix.methods import get_method
 from labelmix.tasks.splits import SplitSizes
 
@@ -148,12 +148,21 @@ class SweepConfig:
     # -- expansion ------------------------------------------------------------------------------
 
     def runs(self) -> list[RunConfig]:
+        return self._expand()[0]
+
+    def unaffordable(self) -> list[str]:
+        """Grid points skipped because the budget cannot pay for the method (e.g. few_shot's 8
+        demonstrations at $4), each with the reason."""
+        return self._expand()[1]
+
+    def _expand(self) -> tuple[list[RunConfig], list[str]]:
         """The grid as RunConfigs, deduplicated by key, in a deterministic order (the order of the
         lists in the file, nested tasks > methods > budgets > gold_fracs > weak_costs > seeds).
 
         Methods that fix the split (weak_only, gold_only) and prompt-only methods (few_shot) do
         not depend on the gold fraction, so they appear once per (task, budget, weak cost, seed)."""
         out: dict[str, RunConfig] = {}
+        skipped: dict[str, str] = {}
         grid = itertools.product(
             self.tasks, self.methods, self.budgets, self.gold_fracs, self.weak_costs, self.seeds
         )
@@ -182,11 +191,20 @@ class SweepConfig:
                     max_length=self.max_length,
                     data_dir=self.data_dir,
                 )
+            except UnaffordableError as e:
+                desc = describe(task, method_name, budget, gold_frac, seed)
+                skipped.setdefault(desc, f"{desc}: {e}")
+                continue
             except ConfigError as e:
                 desc = describe(task, method_name, budget, gold_frac, seed)
                 raise ConfigError(f"{self._where(None)}run {desc}: {e}") from None
             out.setdefault(cfg.key(), cfg)
-        return list(out.values())
+        if not out:
+            raise ConfigError(
+                f"{self._where(None)}no run of the grid is affordable: "
+                + "; ".join(list(skipped.values())[:3])
+            )
+        return list(out.values()), list(skipped.values())
 
     # -- loading --------------------------------------------------------------------------------
 
