@@ -20,6 +20,7 @@ def progress(total: int | None = None, desc: str = "", **kw: Any) -> tqdm:
         disable=not progress_enabled() or (total is not None and total < 64),
         dynamic_ncols=True,
         leave=False,
+        delay=2.0,  # only loops that take a while show a bar
         **kw,
     )
 
