@@ -178,6 +178,10 @@ def run_cmd(
         int | None, typer.Option(help="Steps between early-stopping checks.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the JSON result.")] = None,
+    save_model: Annotated[
+        Path | None,
+        typer.Option(help="Save the trained classifier here (use with `labelmix predict`)."),
+    ] = None,
 ) -> None:
     """One run: prints a one-line summary and writes its JSON result."""
     from dataclasses import replace
@@ -219,8 +223,12 @@ def run_cmd(
         cfg = cfg.with_(schedule=replace(cfg.effective_schedule(), **sched_changes))
     from labelmix.run import execute_run  # heavy (torch): only once the config is valid
 
-    result = execute_run(cfg)
+    if save_model is not None and m.prompt_only:
+        _fail("few_shot trains nothing, so there is no classifier to save; drop --save-model")
+    result = execute_run(cfg, save_to=save_model)
     typer.echo(summary_line(result))
+    if save_model is not None:
+        typer.echo(f"classifier: {save_model} (apply it with `labelmix predict {save_model} FILE`)")
     out_dir = out or Path("labelmix-runs")
     from labelmix.atomic import atomic_write_json
 
@@ -315,11 +323,7 @@ def _write_report(store: Any, out: Path, title: str) -> Path:
     from labelmix.analysis.report import write_report
 
     df = store.rebuild_table()
-    meta = {
-        "store": str(store.root),
-        "runs": len(df),
-        "accuracy threshold": "log-odds > 0 for trained methods; few_shot: prior-matched (see results)",
-    }
+    meta = {"store": str(store.root)}
     return write_report(df, out, title=title, meta=meta)
 
 
@@ -360,6 +364,51 @@ def recommend_cmd(
     except ValueError as e:
         _fail(str(e))
     typer.echo(rec.get("advice", json.dumps(rec, default=str)))
+
+
+@app.command("predict")
+def predict_cmd(
+    classifier: Annotated[Path, typer.Argument(help="Folder from `labelmix run --save-model`.")],
+    input: Annotated[
+        Path,
+        typer.Argument(help=".jsonl with a 'text' field per line, or .txt, one text per line."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Write predictions here (.jsonl); default stdout.")
+    ] = None,
+) -> None:
+    """Label new texts with a saved classifier: probability of label 1 and the label."""
+    from labelmix.classifier import SavedClassifier
+
+    clf = SavedClassifier(classifier)
+    if not input.is_file():
+        _fail(f"input {input} does not exist")
+    texts: list[str] = []
+    for i, line in enumerate(input.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        if input.suffix == ".jsonl":
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                _fail(f"{input}, line {i + 1}: not JSON")
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                _fail(f"{input}, line {i + 1}: needs a string field 'text'")
+            texts.append(row["text"])
+        else:
+            texts.append(line)
+    probs, labels = clf.predict(texts)
+    lines = [
+        json.dumps({"text": t, "p_label_1": round(float(p), 6), "label": int(y)})
+        for t, p, y in zip(texts, probs, labels, strict=True)
+    ]
+    if out is None:
+        typer.echo("\n".join(lines))
+    else:
+        from labelmix.atomic import atomic_write_bytes
+
+        atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
+        typer.echo(f"{len(lines)} predictions (threshold {clf.meta['threshold_meaning']}): {out}")
 
 
 @app.command("demo")

@@ -154,8 +154,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def execute_run(cfg: RunConfig) -> dict[str, Any]:
-    """Run one configuration end to end and return its JSON-able result."""
+def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
+    """Run one configuration end to end and return its JSON-able result; with `save_to`, also
+    save the trained classifier there (see labelmix.classifier)."""
     t0 = time.perf_counter()
     method = get_method(cfg.method)
     data_dir = resolved_data_dir(cfg)
@@ -187,7 +188,7 @@ def execute_run(cfg: RunConfig) -> dict[str, Any]:
         threshold_desc = CALIBRATED_THRESHOLD
     else:
         logits, stage_reports, extra = _train_stages(
-            cfg, method, pool, test, order, weak, oracle, ledger, alloc, rng, notes
+            cfg, method, pool, test, order, weak, oracle, ledger, alloc, rng, notes, save_to
         )
         threshold = 0.0
         metrics = _evaluate(y_test, logits, threshold, cfg.seed)
@@ -270,6 +271,7 @@ def _train_stages(
     alloc: Any,
     rng: np.random.Generator,
     notes: list[str],
+    save_to: Path | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
     sizes = {"weak": alloc.n_weak, "gold": alloc.n_gold}
     wanted = sum(sizes[s.source] for s in method.stages)
@@ -336,7 +338,23 @@ def _train_stages(
             )
         reports.append(_stage_dict(i, spec, report))
     logits = learner.predict(learner.encode(test_inputs))
-    return logits, reports, {"prefix_bank": len(prefixer.bank) if cfg.k_shots else 0}
+    extra: dict[str, Any] = {"prefix_bank": len(prefixer.bank) if cfg.k_shots else 0}
+    if save_to is not None:
+        from labelmix.classifier import save_classifier
+
+        save_classifier(
+            save_to,
+            learner,
+            cfg.trainer,
+            cfg.model,
+            cfg.layer,
+            [(e.text, y) for e, y in prefixer.bank],
+            cfg.k_shots,
+            cfg.seed,
+            cfg.key(),
+        )
+        extra["saved_classifier"] = str(save_to)
+    return logits, reports, extra
 
 
 @contextlib.contextmanager

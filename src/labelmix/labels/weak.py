@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -84,7 +85,8 @@ def _cache_path(task: str, weak_model_key: str, splits: Splits, seed: int) -> Pa
     ids = [e.id for e in splits.weak_train] + ["|"] + [e.id for e in splits.pool] + ["|"]
     ids += [e.id for e in splits.test]
     digest = hashlib.sha256("".join(ids).encode()).hexdigest()[:16]
-    name = f"{task}-{weak_model_key}-n{len(splits.weak_train)}-s{seed}-{digest}.npz"
+    safe_task = re.sub(r"[^A-Za-z0-9_.-]", "_", task)[-60:]  # file:PATH tasks hold slashes
+    name = f"{safe_task}-{weak_model_key}-n{len(splits.weak_train)}-s{seed}-{digest}.npz"
     return cache_dir() / "weak_labels" / name
 
 

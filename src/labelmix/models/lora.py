@@ -42,8 +42,9 @@ class LoraLearner:
         batch_size_eval: int = 32,
         device: str | None = None,
         trust_remote_code: bool = False,
+        adapter_dir: str | None = None,
     ) -> None:
-        from peft import LoraConfig, TaskType, get_peft_model
+        from peft import LoraConfig, PeftModel, TaskType, get_peft_model
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         torch.manual_seed(seed)
@@ -63,7 +64,10 @@ class LoraLearner:
             lora_dropout=0.0,
             target_modules=lora_targets(config.model_type),
         )
-        self.model = get_peft_model(base, lora).to(self.device)
+        if adapter_dir is not None:  # a saved classifier: its trained adapter and head
+            self.model = PeftModel.from_pretrained(base, adapter_dir).to(self.device)
+        else:
+            self.model = get_peft_model(base, lora).to(self.device)
         self.max_length = max_length
         self.batch_size_eval = batch_size_eval
 

@@ -34,7 +34,14 @@ def all_tasks() -> dict[str, TaskSpec]:
 
 
 def get_task(name: str) -> TaskSpec:
+    """A registered task, or `file:PATH` for a user's own .jsonl/.csv of text and label."""
+    from labelmix.tasks.user_file import PREFIX, file_task
+
+    if name.startswith(PREFIX):
+        return file_task(name)
     tasks = all_tasks()
     if name not in tasks:
-        raise ConfigError(f"unknown task {name!r}; valid tasks: {', '.join(tasks)}")
+        raise ConfigError(
+            f"unknown task {name!r}; valid tasks: {', '.join(tasks)}, or file:PATH.jsonl|csv"
+        )
     return tasks[name]
