@@ -76,14 +76,17 @@ def tables(df: pd.DataFrame) -> str:
         reg = regimes_by_budget(ok[ok["weak_cost"] == wc], tol="se")
         out.append(f"#### Regimes at weak ${wc:g} (rule: labelmix.analysis.regimes.RULE, tol = se)")
         piv = reg.pivot_table(index="task", columns="budget", values="regime", aggfunc="first")
-        out.append("| task | " + " | ".join(f"${c:g}" for c in piv.columns) + " |")
-        out.append("|---" * (len(piv.columns) + 1) + "|")
-        for task in piv.index:
-            out.append(f"| {task} | " + " | ".join(str(v) for v in piv.loc[task]) + " |")
+        lines = ["| task | " + " | ".join(f"${c:g}" for c in piv.columns) + " |"]
+        lines.append("|---" * (len(piv.columns) + 1) + "|")
+        lines += [f"| {t} | " + " | ".join(str(v) for v in piv.loc[t]) + " |" for t in piv.index]
+        out.append("\n".join(lines))
     weak = ok.groupby("task")["weak_label_test_accuracy"].mean()
     out.append("### Weak labels' accuracy on the test split (MiniLM probe, threshold 0.5)")
-    out.append("| task | accuracy |\n|---|---|")
-    out += [f"| {t} | {v:.3f} |" for t, v in weak.items()]
+    out.append(
+        "\n".join(
+            ["| task | accuracy |", "|---|---|"] + [f"| {t} | {v:.3f} |" for t, v in weak.items()]
+        )
+    )
     return "\n\n".join(out)
 
 
