@@ -93,7 +93,7 @@ def tables(df: pd.DataFrame) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--config", default=str(ROOT / "configs" / "paper_regimes.toml"))
-    ap.add_argument("--out", default=str(ROOT / "runs" / "paper_regimes"))
+    ap.add_argument("--out", default=str(ROOT / "results" / "paper_regimes"))
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--weak-costs", default=None, help="comma-separated slice, e.g. 0.1")
     ap.add_argument("--methods", default=None)

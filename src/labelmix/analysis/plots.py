@@ -257,7 +257,8 @@ def _describe(df: pd.DataFrame, col: str, money: bool = False) -> str:
     if money:
         vals = [_money(v) for v in sorted(df[col].dropna().astype(float).unique())]
     else:
-        vals = sorted(map(_plain, df[col].dropna().unique()))
+        # long descriptions (a threshold's full rule) keep their head: "prior-matched: ..."
+        vals = sorted({_plain(v).split(":")[0].split(" (")[0] for v in df[col].dropna().unique()})
     return ", ".join(vals) if len(vals) <= 3 else f"{', '.join(vals[:3])} (+{len(vals) - 3})"
 
 

@@ -326,10 +326,18 @@ def _separate_settings(df: pd.DataFrame) -> pd.DataFrame:
     """With several (model, trainer) settings in one table, label each task with its setting so
     that no table, panel or regime ever pools runs of different models."""
     cols = [c for c in ("model", "trainer") if c in df.columns]
-    if not cols or len(df[cols].drop_duplicates()) <= 1:
+    if not cols:
+        return df
+    # few_shot always scores with `icl`: it belongs with the trained runs of the same model.
+    keyed = df[cols].astype(str)
+    if "trainer" in keyed.columns:
+        trained = keyed.loc[keyed["trainer"] != "icl", "trainer"].unique()
+        if len(trained) == 1:
+            keyed.loc[keyed["trainer"] == "icl", "trainer"] = trained[0]
+    if len(keyed.drop_duplicates()) <= 1:
         return df
     out = df.copy()
-    setting = out[cols].astype(str).agg(", ".join, axis=1)
+    setting = keyed.agg(", ".join, axis=1)
     out["task"] = out["task"].astype(str) + " [" + setting + "]"
     return out
 
