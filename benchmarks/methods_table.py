@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from labelmix.methods import METHODS
 from labelmix.sweep import Store, SweepConfig, expand, run_sweep
 
 
@@ -38,21 +39,7 @@ def table(df: pd.DataFrame) -> str:
             }
         )
     out = pd.DataFrame(rows)
-    order = {
-        m: i
-        for i, m in enumerate(
-            [
-                "weak_only",
-                "gold_only",
-                "seq_sft",
-                "seq_sft_logconf",
-                "seq_sft_active",
-                "few_shot",
-                "seq_sft_2shot",
-                "seq_sft_32shot",
-            ]
-        )
-    }
+    order = {m: i for i, m in enumerate(METHODS)}  # the paper's order, as defined
     out = out.sort_values(
         ["budget", "method"],
         key=lambda s: s.map(order) if s.name == "method" else s.str[1:].astype(float),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -126,10 +125,6 @@ def default_layer(n_layers: int, kind: str) -> int:
     if kind == "encoder":
         return n_layers
     return max(1, round(n_layers * 2 / 3))
-
-
-def feature_cache_folder(ref: ModelRef) -> Path:
-    return cache_dir() / "features" / ref.cache_key
 
 
 def truncate_layers(model: object, layer: int) -> None:
