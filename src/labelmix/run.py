@@ -164,7 +164,7 @@ def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
     weak_cached = cached_weak_labeler(
         cfg.task, data_dir, cfg.split_sizes, cfg.data_seed, cfg.weak_model
     )
-    weak = WeakLabeler(weak_cached._probs, cfg.weak_cost, weak_cached.report)
+    weak = weak_cached.priced(cfg.weak_cost)
     oracle = Oracle.from_examples(splits.pool + splits.test, cfg.gold_cost)
     ledger = Ledger(cfg.budget)
     alloc = cfg.allocation()

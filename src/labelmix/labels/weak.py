@@ -63,6 +63,10 @@ class WeakLabeler:
         """A user's own weak labels (hard 0/1 or probabilities), keyed by example id."""
         return WeakLabeler(probs, price)
 
+    def priced(self, price: float) -> WeakLabeler:
+        """The same labels sold at another price (one trained labeler serves every weak cost)."""
+        return WeakLabeler(self._probs, price, self.report)
+
     def peek(self, ids: Sequence[str]) -> np.ndarray:
         """Weak labels without buying them: only for measuring (e.g. agreement on test), never
         for training or selection."""

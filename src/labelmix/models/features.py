@@ -77,7 +77,6 @@ class FeatureExtractor:
         self._ensure_model()
         assert self._model is not None and self._tokenizer is not None
         order = np.argsort([len(t) for t in texts])
-        out = np.zeros((len(texts), 0), dtype=np.float32)
         chunks: list[tuple[np.ndarray, np.ndarray]] = []
         with progress(total=len(texts), desc=desc) as bar, torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
