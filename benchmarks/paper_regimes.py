@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/paper_regimes.py --weak-costs 0.1            # one slice
     .venv/bin/python benchmarks/paper_regimes.py --weak-costs 0.5,0.01       # the rest, later
     .venv/bin/python benchmarks/paper_regimes.py --tables-only               # tables from the store
+    .venv/bin/python benchmarks/paper_regimes.py --methods seq_sft_2shot --weak-costs 0.1 \
+        --seeds 0 --budgets 16,64,256 --gold-fracs 0.2                        # the reduced grid
 
 Runs configs/paper_regimes.toml into a resumable store (default runs/paper_regimes), writes the
 report there, and prints (and with --md writes) the tables of docs/results.md: best accuracy
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from labelmix.analysis.frontier import aggregate_points
+from labelmix.analysis.plots import plot_frontier, plot_regimes
 from labelmix.analysis.regimes import regimes_by_budget
 from labelmix.analysis.report import write_report
 from labelmix.sweep import Store, SweepConfig, expand, run_sweep
@@ -58,8 +61,41 @@ def md_table(
     return "\n".join([head, sep, *body])
 
 
+# Methods run on a reduced grid (one seed, a few budgets, one gold fraction: prefixed features
+# cost a full extraction per run on a CPU). They are compared with seq_sft point by point, not
+# mixed into the reachable-accuracy tables, whose cells are means over three seeds.
+REDUCED = ("seq_sft_2shot",)
+
+
+def matched(df: pd.DataFrame, method: str, against: str = "seq_sft") -> str:
+    """`method` beside `against` at the same task, budget, gold fraction, weak cost and seed."""
+    keys = ["task", "weak_cost", "budget", "gold_frac", "seed"]
+    a = df[df["method"] == method][[*keys, "accuracy", "auroc"]]
+    b = df[df["method"] == against][[*keys, "accuracy", "auroc"]]
+    m = a.merge(b, on=keys, suffixes=("", "_ref")).sort_values(keys)
+    lines = [
+        f"| task | weak $ | budget | gold frac | seed | {method} acc (AUROC) "
+        f"| {against} acc (AUROC) | difference |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in m.itertuples():
+        lines.append(
+            f"| {r.task} | {r.weak_cost:g} | ${r.budget:g} | {r.gold_frac:g} | {r.seed} "
+            f"| {r.accuracy:.3f} ({r.auroc:.3f}) | {r.accuracy_ref:.3f} ({r.auroc_ref:.3f}) "
+            f"| {r.accuracy - r.accuracy_ref:+.3f} |"
+        )
+    if not m.empty:
+        d = m["accuracy"] - m["accuracy_ref"]
+        lines.append(
+            f"| **mean** | | | | | {m['accuracy'].mean():.3f} | {m['accuracy_ref'].mean():.3f} "
+            f"| {d.mean():+.3f} ({int((d > 0).sum())} of {len(d)} better) |"
+        )
+    return "\n".join(lines)
+
+
 def tables(df: pd.DataFrame) -> str:
-    ok = df[df["status"] == "ok"]
+    ok_all = df[df["status"] == "ok"]
+    ok = ok_all[~ok_all["method"].isin(REDUCED)]
     out: list[str] = []
     best = reachable(ok)
     for wc in sorted(ok["weak_cost"].unique(), reverse=True):
@@ -80,6 +116,10 @@ def tables(df: pd.DataFrame) -> str:
         lines.append("|---" * (len(piv.columns) + 1) + "|")
         lines += [f"| {t} | " + " | ".join(str(v) for v in piv.loc[t]) + " |" for t in piv.index]
         out.append("\n".join(lines))
+    for method in REDUCED:
+        if (ok_all["method"] == method).any():
+            out.append(f"### {method} beside seq_sft at the same allocation and seed")
+            out.append(matched(ok_all, method))
     weak = ok.groupby("task")["weak_label_test_accuracy"].mean()
     out.append("### Weak labels' accuracy on the test split (MiniLM probe, threshold 0.5)")
     out.append(
@@ -88,6 +128,16 @@ def tables(df: pd.DataFrame) -> str:
         )
     )
     return "\n\n".join(out)
+
+
+def figures(df: pd.DataFrame, folder: Path) -> None:
+    """One frontier and one regime figure per weak cost (the three-seed methods only)."""
+    ok = df[(df["status"] == "ok") & ~df["method"].isin(REDUCED)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for wc in sorted(ok["weak_cost"].unique()):
+        part = ok[ok["weak_cost"] == wc]
+        plot_frontier(part, folder / f"frontier_weak{wc:g}.png")
+        plot_regimes(part, folder / f"regimes_weak{wc:g}.png")
 
 
 def main() -> None:
@@ -99,10 +149,15 @@ def main() -> None:
     ap.add_argument("--methods", default=None)
     ap.add_argument("--tasks", default=None)
     ap.add_argument("--seeds", default=None)
+    ap.add_argument("--budgets", default=None)
+    ap.add_argument("--gold-fracs", default=None)
     ap.add_argument("--backend", default="local")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--tables-only", action="store_true")
     ap.add_argument("--md", default=None, help="write the tables to this Markdown file")
+    ap.add_argument(
+        "--figures", default=None, help="write frontier/regime figures per weak cost to this folder"
+    )
     args = ap.parse_args()
     store = Store(args.out)
     if not args.tables_only:
@@ -111,12 +166,16 @@ def main() -> None:
             "methods": args.methods,
             "tasks": args.tasks,
             "seeds": args.seeds,
+            "budgets": args.budgets,
+            "gold_fracs": args.gold_fracs,
             "data_dir": args.data_dir,
         }
         sweep = SweepConfig.load(args.config, overrides)
         run_sweep(expand(sweep), store, backend=args.backend, workers=args.workers, sweep=sweep)
     df = store.rebuild_table()
     write_report(df, Path(args.out) / "report", title="labelmix: real datasets, offline defaults")
+    if args.figures:
+        figures(df, Path(args.figures))
     md = tables(df)
     print(md)
     if args.md:

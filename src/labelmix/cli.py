@@ -31,6 +31,14 @@ DataDir = Annotated[
         "(default: $LABELMIX_DATA_DIR, else the Hugging Face Hub).",
     ),
 ]
+# The split sizes, shared by every command that loads a task's splits.
+WeakTrain = Annotated[
+    int, typer.Option(help="Gold labels that train the weak labeler (a sunk cost, not budgeted).")
+]
+PoolSize = Annotated[int, typer.Option("--pool", help="Unlabelled examples a budget can buy.")]
+TestSize = Annotated[
+    int, typer.Option("--test", help="Held-out examples for the reported metrics.")
+]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -73,9 +81,9 @@ def tasks_show(
     n: Annotated[int, typer.Option("-n", help="Examples to print.")] = 5,
     data_dir: DataDir = None,
     seed: int = 0,
-    weak_train: int = 2000,
-    pool: int = 8000,
-    test: int = 1000,
+    weak_train: WeakTrain = 2000,
+    pool: PoolSize = 8000,
+    test: TestSize = 1000,
 ) -> None:
     """Split sizes, label balance and a few binarized examples."""
     from labelmix.tasks import get_task, load_splits
@@ -109,9 +117,9 @@ def weak_labels(
     weak_model: str = "minilm",
     data_dir: DataDir = None,
     seed: int = 0,
-    weak_train: int = 2000,
-    pool: int = 8000,
-    test: int = 1000,
+    weak_train: WeakTrain = 2000,
+    pool: PoolSize = 8000,
+    test: TestSize = 1000,
 ) -> None:
     """Train (or load cached) weak labels and report their accuracy and AUROC against gold."""
     from labelmix.labels.weak import train_weak_labeler
@@ -163,9 +171,9 @@ def run_cmd(
     shots: Annotated[int | None, typer.Option(help="k for few-shot methods.")] = None,
     layer: Annotated[int | None, typer.Option(help="probe: hidden layer of the features.")] = None,
     data_dir: DataDir = None,
-    weak_train: int = 2000,
-    pool: int = 8000,
-    test: int = 1000,
+    weak_train: WeakTrain = 2000,
+    pool: PoolSize = 8000,
+    test: TestSize = 1000,
     max_steps: Annotated[
         int | None, typer.Option(help="Cap optimizer steps per stage (short CPU checks).")
     ] = None,
