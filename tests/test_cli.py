@@ -84,6 +84,7 @@ def test_tasks_show_cities():
         (["run", "--weak-cost", "-1"], "weak cost"),
         (["sweep", "no-such.toml"], "does not exist"),
         (["report", "/tmp"], "not a sweep store"),
+        (["merge", "/tmp/lm-merge-dest-never-made", "/tmp"], "/tmp is not a sweep store"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, needle, tmp_path):

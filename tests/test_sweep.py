@@ -213,6 +213,42 @@ def test_sweep_records_union_of_grids(tmp_path: Path) -> None:
     assert len(store.done_keys()) == SMALL_GRID_RUNS + SMALL_GRID_RUNS // 2
 
 
+def test_merge_of_split_stores_equals_one_sweep(tmp_path: Path) -> None:
+    """A grid split across two stores (two machines) merges into the store one sweep writes."""
+    sweep = small_sweep()
+    runs = expand(sweep)
+    whole = Store(tmp_path / "whole")
+    run_sweep(runs, whole, run_fn=fake_run, progress=False, sweep=sweep)
+    a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
+    run_sweep(runs[:10], a, run_fn=fake_run, progress=False, sweep=sweep)
+    run_sweep(runs[6:], b, run_fn=fake_run, progress=False, sweep=sweep)  # 4 runs in both
+    before = {p.name: p.read_bytes() for p in a.runs_dir.glob("*.json")}
+    assert a.merge(b) == len(runs) - 10
+    assert a.merge(b) == 0  # idempotent
+    assert {p.name: p.read_bytes() for p in a.runs_dir.glob("*.json")}.items() >= before.items()
+    cols = ["key", "accuracy", "n_weak", "n_gold", "spent"]
+    got = a.table()[cols].sort_values("key").reset_index(drop=True)
+    want = whole.table()[cols].sort_values("key").reset_index(drop=True)
+    assert got.equals(want)
+    assert a.sweeps() == [sweep.to_dict()]
+
+
+def test_merge_refuses_itself_and_a_non_store(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    with pytest.raises(LabelmixError, match="into itself"):
+        store.merge(Store(tmp_path / "s"))
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(LabelmixError, match="not a sweep store"):
+        store.merge(_not_a_store(tmp_path / "plain"))
+
+
+def _not_a_store(path: Path) -> Store:
+    """A Store object over a folder whose runs/ vanished after it was opened."""
+    s = Store(path)
+    s.runs_dir.rmdir()
+    return s
+
+
 # -- backends: local ---------------------------------------------------------------------------
 
 

@@ -353,6 +353,28 @@ def report_cmd(
     typer.echo(f"report: {path}")
 
 
+@app.command("merge")
+def merge_cmd(
+    into: Annotated[Path, typer.Argument(help="The store to merge into (created if absent).")],
+    sources: Annotated[list[Path], typer.Argument(help="Stores whose finished runs to copy.")],
+) -> None:
+    """Merge sweep stores (e.g. one per machine) into one, then `labelmix report` it."""
+    from labelmix.errors import LabelmixError
+    from labelmix.sweep import Store
+
+    for src in sources:
+        if not (src / "runs").is_dir():
+            _fail(f"{src} is not a sweep store (no runs/ folder)")
+    dest = Store(into)
+    for src in sources:
+        try:
+            n = dest.merge(Store(src))
+        except LabelmixError as e:
+            _fail(str(e))
+        typer.echo(f"{src}: {n} run(s) copied into {into}")
+    typer.echo(f"{into}: {len(dest.done_keys())} finished runs; `labelmix report {into}` next")
+
+
 @app.command("recommend")
 def recommend_cmd(
     sweep_dir: Annotated[Path, typer.Argument(help="A sweep store folder.")],

@@ -223,6 +223,37 @@ class Store:
         )
         return path
 
+    def merge(self, other: Store) -> int:
+        """Copy the finished runs of `other` that this store lacks, and its sweep configs, then
+        rebuild the table; returns how many runs were copied.
+
+        For sweeps split by hand across machines or processes (one store each). Runs are keyed
+        by config, so a key already here is the same run and is kept as it is; `other`'s failure
+        records are not copied (a resume retries them)."""
+        if other.root.resolve() == self.root.resolve():
+            raise DataError(f"cannot merge store {self.root} into itself")
+        if not other.runs_dir.is_dir():
+            raise DataError(f"{other.root} is not a sweep store (no runs/ folder)")
+        copied = 0
+        with self.lock():
+            have = self.done_keys()
+            for path in sorted(other.runs_dir.glob("*.json")):
+                if path.stem in have:
+                    continue
+                result = other._read(path)
+                if result.get("key", path.stem) != path.stem:
+                    raise DataError(
+                        f"{path} holds the run {result.get('key')!r}, not {path.stem}; "
+                        "the file was renamed or edited: fix or delete it, then merge again"
+                    )
+                atomic_write_json(self.runs_dir / path.name, result)
+                (self.failed_dir / path.name).unlink(missing_ok=True)
+                copied += 1
+            for sweep in other.sweeps():
+                self.record_sweep(sweep)
+            self.rebuild_table()
+        return copied
+
     def rebuild_table(self) -> pd.DataFrame:
         """Rebuild table.parquet from runs/ (one row per finished run, sorted by key) and return
         it. Safe at any time: run files are complete and the table is replaced atomically."""
