@@ -67,6 +67,11 @@ def md_table(
 REDUCED = ("seq_sft_2shot",)
 
 
+def three_seed_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The successful runs of the full-grid methods (what the reachable tables and figures use)."""
+    return df[(df["status"] == "ok") & ~df["method"].isin(REDUCED)]
+
+
 def matched(df: pd.DataFrame, method: str, against: str = "seq_sft") -> str:
     """`method` beside `against` at the same task, budget, gold fraction, weak cost and seed."""
     keys = ["task", "weak_cost", "budget", "gold_frac", "seed"]
@@ -95,7 +100,7 @@ def matched(df: pd.DataFrame, method: str, against: str = "seq_sft") -> str:
 
 def tables(df: pd.DataFrame) -> str:
     ok_all = df[df["status"] == "ok"]
-    ok = ok_all[~ok_all["method"].isin(REDUCED)]
+    ok = three_seed_runs(df)
     out: list[str] = []
     best = reachable(ok)
     for wc in sorted(ok["weak_cost"].unique(), reverse=True):
@@ -132,7 +137,7 @@ def tables(df: pd.DataFrame) -> str:
 
 def figures(df: pd.DataFrame, folder: Path) -> None:
     """One frontier and one regime figure per weak cost (the three-seed methods only)."""
-    ok = df[(df["status"] == "ok") & ~df["method"].isin(REDUCED)]
+    ok = three_seed_runs(df)
     folder.mkdir(parents=True, exist_ok=True)
     for wc in sorted(ok["weak_cost"].unique()):
         part = ok[ok["weak_cost"] == wc]

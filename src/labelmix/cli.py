@@ -54,6 +54,12 @@ def _data_dir(data_dir: Path | None) -> Path | None:
     return Path(env) if env else None
 
 
+def _require_store(path: Path) -> None:
+    """Commands that read a store refuse a folder without runs/ (opening a Store would make one)."""
+    if not (path / "runs").is_dir():
+        _fail(f"{path} is not a sweep store (no runs/ folder); run `labelmix sweep` first")
+
+
 def _sizes(weak_train: int, pool: int, test: int):  # type: ignore[no-untyped-def]
     from labelmix.tasks.splits import SplitSizes
 
@@ -345,8 +351,7 @@ def report_cmd(
     """Frontier, regime figure, best-within-budget table and regimes: PNG, HTML and Markdown."""
     from labelmix.sweep import Store
 
-    if not (sweep_dir / "runs").is_dir():
-        _fail(f"{sweep_dir} is not a sweep store (no runs/ folder); run `labelmix sweep` first")
+    _require_store(sweep_dir)
     path = _write_report(
         Store(sweep_dir), out or sweep_dir / "report", title=f"labelmix {sweep_dir.name}"
     )
@@ -362,9 +367,8 @@ def merge_cmd(
     from labelmix.errors import LabelmixError
     from labelmix.sweep import Store
 
-    for src in sources:
-        if not (src / "runs").is_dir():
-            _fail(f"{src} is not a sweep store (no runs/ folder)")
+    for src in sources:  # all checked before anything is copied
+        _require_store(src)
     dest = Store(into)
     for src in sources:
         try:
@@ -386,8 +390,7 @@ def recommend_cmd(
     from labelmix.analysis.report import recommend
     from labelmix.sweep import Store
 
-    if not (sweep_dir / "runs").is_dir():
-        _fail(f"{sweep_dir} is not a sweep store (no runs/ folder)")
+    _require_store(sweep_dir)
     df = Store(sweep_dir).rebuild_table()
     try:
         rec = recommend(df, budget, weak_cost, task=task)

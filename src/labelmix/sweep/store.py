@@ -200,6 +200,10 @@ class Store:
             )
         result = {"key": key, **result}
         result.setdefault("config", config.to_dict())
+        return self._record(key, result)
+
+    def _record(self, key: str, result: dict[str, Any]) -> Path:
+        """Write a finished run atomically and clear any failure an earlier attempt recorded."""
         path = self.runs_dir / f"{key}.json"
         atomic_write_json(path, result)
         (self.failed_dir / f"{key}.json").unlink(missing_ok=True)
@@ -246,8 +250,7 @@ class Store:
                         f"{path} holds the run {result.get('key')!r}, not {path.stem}; "
                         "the file was renamed or edited: fix or delete it, then merge again"
                     )
-                atomic_write_json(self.runs_dir / path.name, result)
-                (self.failed_dir / path.name).unlink(missing_ok=True)
+                self._record(path.stem, result)
                 copied += 1
             for sweep in other.sweeps():
                 self.record_sweep(sweep)
