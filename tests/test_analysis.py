@@ -27,6 +27,8 @@ from labelmix.analysis import (
     regimes_by_budget,
     write_report,
 )
+from labelmix.analysis.metrics import pack_correct
+from labelmix.analysis.regimes import DECISION_RULE, decided_regimes
 from labelmix.labels.budget import Prices, allocate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -164,12 +166,47 @@ def test_best_within_budget_exact(hand_df: pd.DataFrame) -> None:
 
 
 def test_frontier_table(hand_df: pd.DataFrame) -> None:
-    front = frontier_table(hand_df)
+    front = frontier_table(hand_df, cost="budget")
     # At $10 the best mean is A@0.5 (0.79); at $20 A@0.2 (0.90) beats it.
     assert front[["method", "budget", "gold_frac"]].values.tolist() == [
         ["A", 10.0, 0.5],
         ["A", 20.0, 0.2],
     ]
+    # By default points sit at the dollars they spent: A@0.2 spent $9.50 on average at the
+    # $10 budget, so it is the cheapest point and on the frontier too.
+    front = frontier_table(hand_df)
+    assert front[["method", "budget", "gold_frac", "spent"]].values.tolist() == [
+        ["A", 10.0, 0.2, 9.5],
+        ["A", 10.0, 0.5, 10.0],
+        ["A", 20.0, 0.2, 20.0],
+    ]
+
+
+def test_choices_use_the_selection_split(hand_df: pd.DataFrame) -> None:
+    """With a selection split, every choice is made on it: scrambling the test accuracies
+    changes no chosen gold fraction, frontier point or recommendation."""
+    df = hand_df.copy()
+    df["selection_accuracy"] = df["accuracy"]
+    rng = np.random.default_rng(0)
+    scrambled = df.copy()
+    scrambled["accuracy"] = rng.uniform(0.3, 1.0, len(df))
+    cols = ["method", "budget", "gold_frac"]
+    assert (
+        best_within_budget(df)[cols].values.tolist()
+        == best_within_budget(scrambled)[cols].values.tolist()
+    )
+    assert (
+        frontier_table(df)[cols].values.tolist() == frontier_table(scrambled)[cols].values.tolist()
+    )
+    for budget in (10.0, 20.0):
+        a, b = recommend(df, budget, 0.1), recommend(scrambled, budget, 0.1)
+        assert (a["method"], a["gold_frac"]) == (b["method"], b["gold_frac"])
+        assert "selection split" in a["advice"]
+    # ... and the reported accuracy is the test split's
+    best = best_within_budget(scrambled).set_index(["method", "budget"])
+    a05 = scrambled[(scrambled["method"] == "A") & (scrambled["gold_frac"] == 0.5)]
+    a05 = a05[(a05["budget"] == 10.0) & (a05["status"] == "ok")]
+    assert best.loc[("A", 10.0)]["accuracy"] == pytest.approx(a05["accuracy"].mean())
 
 
 def test_aggregate_points_names_missing_columns() -> None:
@@ -303,6 +340,7 @@ def test_regimes_by_budget_on_hand_df(hand_df: pd.DataFrame) -> None:
 # ---------------------------------------------------------------- synthetic sweep
 
 BUDGETS = (16.0, 256.0, 4096.0)
+N_TEST = 1000
 GOLD_FRACS = (0.0, 0.2, 0.5, 0.8, 1.0)
 EXPECTED = {16.0: QUANTITY, 256.0: MIXED, 4096.0: QUALITY}
 
@@ -333,6 +371,11 @@ def synthetic_runs(
         noise = 0.002 if s % 2 == 0 else -0.002
         offset = 0.0 if m == "seq_sft" else -0.01
         acc = _true_acc(b, w) + offset + (noise if len(seeds) > 1 else 0.0)
+        # Per-example test results, comonotone across runs at one seed (the same examples are
+        # easy for every run), so that paired comparisons have something to resample.
+        easiness = np.random.default_rng(s).permutation(N_TEST) / N_TEST
+        correct = easiness < acc
+        acc = float(correct.mean())
         rows.append(
             dict(
                 task="cities",
@@ -349,6 +392,9 @@ def synthetic_runs(
                 spent=spent,
                 weak_frac=w,
                 accuracy=acc,
+                selection_accuracy=acc,
+                test_correct=pack_correct(np.ones(N_TEST), np.where(correct, 1.0, -1.0)),
+                n_test=N_TEST,
                 auroc=min(acc + 0.05, 1.0),
                 accuracy_threshold="logit > 0",
                 status="ok",
@@ -364,6 +410,8 @@ def synthetic_runs(
 def test_synthetic_regimes() -> None:
     table = regimes_by_budget(synthetic_runs(), tol="se").set_index("budget")
     assert {b: table.loc[b]["regime"] for b in BUDGETS} == EXPECTED
+    decided = decided_regimes(synthetic_runs()).set_index("budget")
+    assert {b: decided.loc[b]["regime"] for b in BUDGETS} == EXPECTED
 
 
 def _is_png(path: Path) -> bool:
@@ -383,7 +431,7 @@ def test_write_report(tmp_path: Path) -> None:
     assert _is_png(out / "frontier.png") and _is_png(out / "regimes.png")
 
     regimes_md = (out / "regimes.md").read_text()
-    assert RULE in regimes_md
+    assert DECISION_RULE in regimes_md
     for b, regime in EXPECTED.items():
         line = next(li for li in regimes_md.splitlines() if li.startswith(f"| ${b:g} |"))
         assert regime in line, line

@@ -100,3 +100,96 @@ def test_no_validation_means_no_early_stopping():
     report, _ = train_stage(learner, texts, y, [], np.zeros(0), sched, "logconf", 0)
     assert report.best_step == report.steps
     assert report.early_stopping.startswith("none")
+
+
+def _trained_first_stage(table, texts, y, vt, vy):
+    learner = LinearLearner(table)
+    sched = Schedule(example_passes=3000, batch_size=32, warmup_steps=5, lr=0.05)
+    train_stage(learner, texts, y, vt, vy, sched, "xent", seed=1)
+    return learner
+
+
+def test_tiny_later_stage_is_guarded_by_earlier_validation_labels():
+    """A later stage of 3 labels holds no validation labels of its own. With guard='own' nothing
+    checks it and 3 contradicting labels overwrite a good first stage; with guard='union' its
+    checkpoints, the starting weights among them, are scored on the first stage's validation
+    labels too, and the good start is kept."""
+    texts, x, y = _data(300, 0)
+    vt, vx, vy = _data(60, 1)
+    tt, tx, ty = _data(3, 2)
+    table = dict(zip(texts + vt + tt, np.concatenate([x, vx, tx]), strict=True))
+    wrong = 1 - ty  # three labels that contradict the rule
+    sched = Schedule(example_passes=2000, batch_size=32, warmup_steps=0, lr=0.05)
+    accs = {}
+    for guard in ("own", "union"):
+        learner = _trained_first_stage(table, texts, y, vt, vy)
+        start = learner.snapshot()
+        report, _ = train_stage(
+            learner,
+            tt,
+            wrong,
+            [],
+            np.zeros(0),
+            Schedule(**{**sched.__dict__, "guard": guard}),
+            "xent",
+            seed=0,
+            start_competes=True,
+            earlier_val=(vt, vy),
+        )
+        accs[guard] = ((learner.predict(learner.encode(vt)) > 0) == (vy > 0.5)).mean()
+        if guard == "union":
+            assert report.n_val == 0 and report.n_scored == len(vt)
+            assert report.best_step == 0
+            for k, v in learner.snapshot().items():
+                assert torch.equal(v, start[k])
+        else:
+            assert report.n_scored == 0
+    assert accs["union"] > 0.9
+    assert accs["own"] < accs["union"]
+
+
+def test_anchor_pulls_toward_the_starting_weights():
+    """L2-SP: with anchor / n the weights of a tiny stage stay near where the stage started; the
+    pull shrinks as n grows (the same anchor on 300 labels barely restrains them)."""
+    texts, x, y = _data(300, 0)
+    vt, vx, vy = _data(60, 1)
+    tt, tx, ty = _data(4, 3)
+    table = dict(zip(texts + vt + tt, np.concatenate([x, vx, tx]), strict=True))
+
+    def moved(anchor: float, stage_texts, stage_y) -> float:
+        learner = _trained_first_stage(table, texts, y, vt, vy)
+        start = torch.cat([p.detach().clone().ravel() for p in learner.parameters()])
+        sched = Schedule(
+            example_passes=2000, batch_size=32, warmup_steps=0, lr=0.05, guard="own", anchor=anchor
+        )
+        train_stage(
+            learner,
+            stage_texts,
+            1 - stage_y,
+            [],
+            np.zeros(0),
+            sched,
+            "xent",
+            0,
+            start_competes=True,
+        )
+        end = torch.cat([p.detach().ravel() for p in learner.parameters()])
+        return float((end - start).norm())
+
+    assert moved(20.0, tt, ty) < 0.5 * moved(0.0, tt, ty)
+    big_free, big_anchored = moved(0.0, texts, y), moved(20.0, texts, y)
+    assert big_anchored > 0.5 * big_free
+
+
+def test_logconf_weight_has_its_own_warmup():
+    from labelmix.train.losses import logconf_weight
+
+    sched = Schedule()
+    assert sched.logconf_warmup == 200 and sched.warmup_steps == 40
+    assert logconf_weight(100, sched.logconf_warmup) == pytest.approx(0.25)
+    with pytest.raises(Exception, match="logconf_warmup"):
+        Schedule(logconf_warmup=-1)
+    with pytest.raises(Exception, match="guard"):
+        Schedule(guard="both")
+    with pytest.raises(Exception, match="anchor"):
+        Schedule(anchor=-1.0)

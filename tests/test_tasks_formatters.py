@@ -669,13 +669,13 @@ def test_format_rows_skips_none_and_wraps_errors() -> None:
 # ---------------------------------------------------------------------------------------------
 # splits.make_splits
 
-SIZES = SplitSizes(weak_train=40, pool=100, test=30)
+SIZES = SplitSizes(weak_train=40, pool=100, test=30, select=20)
 
 
 def _assert_disjoint_balanced(splits: Any) -> None:
-    parts = [splits.weak_train, splits.pool, splits.test]
+    parts = [splits.weak_train, splits.pool, splits.test, splits.select]
     ids = [{e.id for e in p} for p in parts]
-    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert sum(map(len, ids)) == len(set().union(*ids))
     for part in parts:
         assert part and sum(e.label for e in part) * 2 == len(part)
 
@@ -685,7 +685,7 @@ def test_make_splits_disjoint_balanced_and_bounded() -> None:
     test_like = _examples(60, 40, prefix="held")
     splits = make_splits(train_like, test_like, SIZES, seed=0)
     _assert_disjoint_balanced(splits)
-    assert splits.sizes() == {"weak_train": 40, "pool": 100, "test": 30}
+    assert splits.sizes() == {"weak_train": 40, "pool": 100, "test": 30, "select": 20}
     assert {e.id for e in splits.test} <= {e.id for e in test_like}
     assert not any("carved" in n for n in splits.notes)
 
@@ -710,6 +710,20 @@ def test_make_splits_deterministic_by_seed() -> None:
     c = make_splits(train_like, test_like, SIZES, seed=6)
     assert a == b
     assert [e.id for e in a.pool] != [e.id for e in c.pool]
+    assert {e.id for e in a.test} != {e.id for e in c.test}
+
+
+def test_seeds_partition_one_fixed_task_sample() -> None:
+    """Every seed draws from the same task sample (features are computed once) but partitions it
+    differently, so seeds vary the weak labeler's training set, the pool and the test draw."""
+    train_like = _examples(300, 300)
+    splits = [make_splits(train_like, None, SIZES, seed=s) for s in range(3)]
+
+    def every_id(sp: Any) -> set[str]:
+        return {e.id for p in (sp.weak_train, sp.pool, sp.test, sp.select) for e in p}
+
+    assert every_id(splits[0]) == every_id(splits[1]) == every_id(splits[2])
+    assert len({frozenset(e.id for e in sp.weak_train) for sp in splits}) == 3
 
 
 def test_make_splits_too_few_examples_is_data_error() -> None:

@@ -24,7 +24,7 @@ if not DATA_DIR.is_dir():
 
 pytestmark = pytest.mark.shared_data
 
-SIZES = SplitSizes(weak_train=100, pool=200, test=100)
+SIZES = SplitSizes(weak_train=100, pool=200, test=100, select=50)
 
 # Rows per split, from ../shared/data/README.md.
 ROWS = {
@@ -56,16 +56,19 @@ def test_mirror_row_counts(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_splits_counts_balance_disjoint(name: str, loaded: dict[str, Splits]) -> None:
     splits = loaded[name]
-    assert splits.sizes() == {"weak_train": 100, "pool": 200, "test": 100}
-    parts = {"weak_train": splits.weak_train, "pool": splits.pool, "test": splits.test}
+    assert splits.sizes() == {"weak_train": 100, "pool": 200, "test": 100, "select": 50}
+    parts = {
+        "weak_train": splits.weak_train,
+        "pool": splits.pool,
+        "test": splits.test,
+        "select": splits.select,
+    }
     for part_name, part in parts.items():
         assert sum(e.label for e in part) * 2 == len(part), f"{part_name} is not 50/50"
         assert len({e.id for e in part}) == len(part)
         assert all(e.text.startswith(PREFIX[name]) for e in part)
     ids = {k: {e.id for e in v} for k, v in parts.items()}
-    assert not ids["weak_train"] & ids["pool"]
-    assert not ids["weak_train"] & ids["test"]
-    assert not ids["pool"] & ids["test"]
+    assert sum(map(len, ids.values())) == len(set().union(*ids.values()))
 
 
 @pytest.mark.parametrize("name", ["cola", "social_i_qa", "sst2"])

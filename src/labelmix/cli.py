@@ -104,6 +104,7 @@ def tasks_show(
     for split, examples in (
         ("weak_train", splits.weak_train),
         ("pool", splits.pool),
+        ("select", splits.select),
         ("test", splits.test),
     ):
         pos = sum(e.label for e in examples)
@@ -151,12 +152,22 @@ def weak_labels(
 def summary_line(r: dict[str, Any]) -> str:
     acc = f"accuracy {r['accuracy']:.3f} [{r['accuracy_ci_low']:.3f}, {r['accuracy_ci_high']:.3f}]"
     extra = f" (raw log-odds>0: {r['raw_accuracy']:.3f})" if "raw_accuracy" in r else ""
-    return (
+    sel = r.get("selection_accuracy")
+    sel_text = f" | selection split {sel:.3f}" if sel is not None else ""
+    line = (
         f"{r['task']} {r['method']} ({r['trainer']}, {r['model']}) budget ${r['budget']:g} "
         f"gold_frac {r['gold_frac']:g} weak ${r['weak_cost']:g}: {r['n_weak']} weak + "
-        f"{r['n_gold']} gold labels, ${r['spent']:.2f} spent | {acc}{extra} AUROC {r['auroc']:.3f} "
-        f"| {r['time_s']:.1f} s"
+        f"{r['n_gold']} gold labels, ${r['spent']:.2f} spent | test {acc}{extra} AUROC "
+        f"{r['auroc']:.3f}{sel_text} | {r['time_s']:.1f} s"
     )
+    if r.get("pool_limited"):
+        line += (
+            f"\nnote: the pool ({r['n_pool']} examples) cannot serve this allocation "
+            f"({r['alloc_n_weak']} weak + {r['alloc_n_gold']} gold): weak labels were capped, so "
+            f"${r['budget'] - r['spent']:.2f} of the budget is unspent. Raise --pool or lower the "
+            "budget."
+        )
+    return line
 
 
 @app.command("run")

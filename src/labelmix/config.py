@@ -14,6 +14,7 @@ from labelmix.methods import get_method
 from labelmix.tasks.splits import SplitSizes
 
 TRAINERS = ("probe", "lora", "icl")
+GUARDS = ("union", "own")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,16 @@ class Schedule:
     max_steps: int | None = None  # cap for short CPU checks
     eval_every: int | None = None  # steps between early-stopping evaluations (None: ~20 per stage)
     carry_optimizer: bool = False  # keep AdamW moments from the previous stage
+    # The log-confidence auxiliary weight ramps from 0 to 0.5 over this many steps (the
+    # reference's 200), independently of the learning-rate warm-up.
+    logconf_warmup: int = 200
+    # Later stages (see labelmix.train.loop, "stage guard"): the L2 pull toward the weights the
+    # stage starts from is anchor / n for a stage of n labels (L2-SP), so a handful of labels
+    # can only nudge what an earlier stage learnt while many labels are free to move it ...
+    anchor: float = 0.0
+    # ... and every checkpoint, the starting weights included, is scored on the validation
+    # labels of this stage and of every earlier stage ("union"), or of this stage only ("own").
+    guard: str = "union"
 
     def __post_init__(self) -> None:
         if self.example_passes < 1:
@@ -48,6 +59,12 @@ class Schedule:
             raise ConfigError(f"max_steps {self.max_steps} must be >= 1")
         if self.eval_every is not None and self.eval_every < 1:
             raise ConfigError(f"eval_every {self.eval_every} must be >= 1")
+        if self.logconf_warmup < 0:
+            raise ConfigError(f"logconf_warmup {self.logconf_warmup} must be >= 0")
+        if not (self.anchor >= 0 and math.isfinite(self.anchor)):
+            raise ConfigError(f"anchor {self.anchor} must be a number >= 0")
+        if self.guard not in GUARDS:
+            raise ConfigError(f"guard {self.guard!r} must be one of {', '.join(GUARDS)}")
 
     def steps_for(self, n: int) -> int:
         """epochs = max(example_passes / n, 1), so small stages see more passes."""
@@ -78,7 +95,9 @@ class RunConfig:
     model: str = "smollm2"
     weak_model: str = "minilm"
     seed: int = 0
-    data_seed: int = 0  # splits and weak labeler: shared by all run seeds so caches are reused
+    # The draw of the splits and the weak labeler's training; None: the run seed, so a repeat
+    # with another seed varies what a user's repeat would (fix it to isolate training noise).
+    data_seed: int | None = None
     shots: int | None = None  # override the method's k
     layer: int | None = None  # probe: hidden layer for features (None: the model's default)
     split_sizes: SplitSizes = field(default_factory=SplitSizes)
@@ -121,6 +140,8 @@ class RunConfig:
             raise ConfigError(f"gold fraction {self.gold_frac} must lie in [0, 1]")
         if self.seed < 0:
             raise ConfigError(f"seed {self.seed} must be >= 0")
+        if self.data_seed is not None and self.data_seed < 0:
+            raise ConfigError(f"data_seed {self.data_seed} must be >= 0")
         if self.shots is not None and self.shots < 0:
             raise ConfigError(f"shots {self.shots} must be >= 0")
         if self.lora_rank < 1:
@@ -139,6 +160,11 @@ class RunConfig:
                 f"a {k}-shot prefix needs at least {k + 1} labelled examples but this allocation "
                 f"buys {alloc.n_weak + alloc.n_gold}; lower --shots or raise the budget"
             )
+
+    @property
+    def split_seed(self) -> int:
+        """The seed that draws the splits and trains the weak labeler."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     @property
     def k_shots(self) -> int:

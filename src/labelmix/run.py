@@ -21,6 +21,7 @@ from labelmix.analysis.metrics import (
     accuracy,
     auroc,
     bootstrap_ci,
+    pack_correct,
     prior_matching_threshold,
 )
 from labelmix.config import RunConfig
@@ -48,12 +49,12 @@ CALIBRATED_THRESHOLD = (
 # ---- shared, per-process caches: splits, weak labels and models are reused across runs ----
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)
 def cached_splits(task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int) -> Splits:
     return load_splits(get_task(task), Path(data_dir) if data_dir else None, sizes, data_seed)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=32)
 def cached_weak_labeler(
     task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int, weak_model: str
 ) -> WeakLabeler:
@@ -82,6 +83,11 @@ def resolved_data_dir(cfg: RunConfig) -> str | None:
         return cfg.data_dir
     env = data_dir_from_env()
     return str(env) if env else None
+
+
+# Feature standardisation (probe) is fitted on this many unlabelled pool inputs: training-side
+# data the run may see, never test or selection inputs.
+STANDARDIZE_N = 512
 
 
 def make_learner(cfg: RunConfig, fit_texts: Sequence[str]) -> Learner:
@@ -139,6 +145,15 @@ def _evaluate(y: np.ndarray, logits: np.ndarray, threshold: float, seed: int) ->
         "auroc": auroc(y, logits),
         "auroc_ci_low": alo,
         "auroc_ci_high": ahi,
+        "test_correct": pack_correct(y, logits, threshold),
+    }
+
+
+def _evaluate_selection(y: np.ndarray, logits: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The selection split's scores: what every choice among configurations is made on."""
+    return {
+        "selection_accuracy": accuracy(y, logits, threshold),
+        "selection_auroc": auroc(y, logits),
     }
 
 
@@ -160,38 +175,49 @@ def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     method = get_method(cfg.method)
     data_dir = resolved_data_dir(cfg)
-    splits = cached_splits(cfg.task, data_dir, cfg.split_sizes, cfg.data_seed)
+    splits = cached_splits(cfg.task, data_dir, cfg.split_sizes, cfg.split_seed)
     weak_cached = cached_weak_labeler(
-        cfg.task, data_dir, cfg.split_sizes, cfg.data_seed, cfg.weak_model
+        cfg.task, data_dir, cfg.split_sizes, cfg.split_seed, cfg.weak_model
     )
     weak = weak_cached.priced(cfg.weak_cost)
-    oracle = Oracle.from_examples(splits.pool + splits.test, cfg.gold_cost)
+    oracle = Oracle.from_examples(splits.pool, cfg.gold_cost)  # labels are bought from the pool
     ledger = Ledger(cfg.budget)
     alloc = cfg.allocation()
     t_setup = time.perf_counter() - t0
 
-    pool, test = splits.pool, splits.test
+    pool, test, select = splits.pool, splits.test, splits.select
     y_test = np.array([e.label for e in test], dtype=float)
+    y_select = np.array([e.label for e in select], dtype=float)
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(len(pool))
 
     notes: list[str] = list(splits.notes)
     stage_reports: list[dict[str, Any]] = []
     if method.prompt_only:
-        logits, extra = _few_shot(cfg, method, pool, test, order, oracle, ledger)
+        logits, sel_logits, extra = _few_shot(
+            cfg, method, pool, test, select, order, oracle, ledger
+        )
         metrics_raw = _evaluate(y_test, logits, 0.0, cfg.seed)
         threshold = extra["threshold"]
         metrics = _evaluate(y_test, logits, threshold, cfg.seed)
+        metrics.update(
+            _evaluate_selection(
+                y_select,
+                sel_logits,
+                prior_matching_threshold(sel_logits, extra["prompt_positive_rate"]),
+            )
+        )
         extra["raw_accuracy"] = metrics_raw["accuracy"]
         extra["raw_accuracy_ci_low"] = metrics_raw["accuracy_ci_low"]
         extra["raw_accuracy_ci_high"] = metrics_raw["accuracy_ci_high"]
         threshold_desc = CALIBRATED_THRESHOLD
     else:
-        logits, stage_reports, extra = _train_stages(
-            cfg, method, pool, test, order, weak, oracle, ledger, alloc, rng, notes, save_to
+        logits, sel_logits, stage_reports, extra = _train_stages(
+            cfg, method, pool, test, select, order, weak, oracle, ledger, alloc, rng, notes, save_to
         )
         threshold = 0.0
         metrics = _evaluate(y_test, logits, threshold, cfg.seed)
+        metrics.update(_evaluate_selection(y_select, sel_logits, threshold))
         threshold_desc = RAW_THRESHOLD
 
     weak_test = weak.peek([e.id for e in test])
@@ -225,7 +251,9 @@ def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
         "accuracy_vs_weak": accuracy((weak_test > 0.5).astype(float), logits, threshold),
         "weak_label_test_accuracy": accuracy(y_test, weak_test - 0.5),
         "n_test": len(test),
+        "n_select": len(select),
         "n_pool": len(pool),
+        "pool_limited": bool(extra.pop("pool_limited", False)),
         "stages": stage_reports,
         "notes": notes,
         "time_s": time.perf_counter() - t0,
@@ -242,10 +270,11 @@ def _few_shot(
     method: Method,
     pool: list[Example],
     test: list[Example],
+    select: list[Example],
     order: np.ndarray,
     oracle: Oracle,
     ledger: Ledger,
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """k gold demonstrations bought from the oracle, one prompt shared by every test input."""
     k = cfg.k_shots
     shots = [pool[i] for i in order[:k]]
@@ -254,9 +283,14 @@ def _few_shot(
     scorer = cached_scorer(cfg.model)
     prefix = build_prompt(demos, "")[: -len("\n")]  # the demonstrations; each input adds "text\n"
     logits = scorer.score_shared(prefix, [f"{e.text}\n" for e in test])
+    sel_logits = scorer.score_shared(prefix, [f"{e.text}\n" for e in select])
     positive_rate = (labels.sum() + 1) / (k + 2)
     threshold = prior_matching_threshold(logits, positive_rate)
-    return logits, {"threshold": threshold, "prompt_positive_rate": float(positive_rate)}
+    return (
+        logits,
+        sel_logits,
+        {"threshold": threshold, "prompt_positive_rate": float(positive_rate)},
+    )
 
 
 def _train_stages(
@@ -264,6 +298,7 @@ def _train_stages(
     method: Method,
     pool: list[Example],
     test: list[Example],
+    select: list[Example],
     order: np.ndarray,
     weak: WeakLabeler,
     oracle: Oracle,
@@ -272,10 +307,11 @@ def _train_stages(
     rng: np.random.Generator,
     notes: list[str],
     save_to: Path | None = None,
-) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any]]:
     sizes = {"weak": alloc.n_weak, "gold": alloc.n_gold}
     wanted = sum(sizes[s.source] for s in method.stages)
-    if wanted > len(pool):
+    pool_limited = wanted > len(pool)
+    if pool_limited:
         # The pool is finite: keep every gold label the budget buys, cap the weak ones.
         room = len(pool) - sum(sizes[s.source] for s in method.stages if s.source == "gold")
         if room < 0:
@@ -298,10 +334,13 @@ def _train_stages(
 
     prefixer = _make_prefixer(cfg, method, pool, chosen, weak)
     test_inputs = [prefixer(e) for e in test]
-    learner = make_learner(cfg, test_inputs)
+    select_inputs = [prefixer(e) for e in select]
+    learner = make_learner(cfg, [prefixer(pool[i]) for i in order[:STANDARDIZE_N]])
     schedule = cfg.effective_schedule()
     optimizer = None
     reports: list[dict[str, Any]] = []
+    earlier_val_texts: list[str] = []
+    earlier_val_y: list[np.ndarray] = []
     for i, spec in enumerate(method.stages):
         n = sizes[spec.source]
         if spec.sampling == "uncertainty":
@@ -335,10 +374,26 @@ def _train_stages(
                 optimizer=optimizer if schedule.carry_optimizer else None,
                 desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
                 start_competes=any("steps" in r for r in reports),
+                earlier_val=(
+                    (earlier_val_texts, np.concatenate(earlier_val_y)) if earlier_val_y else None
+                ),
             )
+        earlier_val_texts += val_texts
+        earlier_val_y.append(np.asarray(y_val, dtype=float))
         reports.append(_stage_dict(i, spec, report))
+        if cfg.trainer == "probe":
+            # Diagnostics only (never used to choose anything): test accuracy after each stage,
+            # so a report can show what each stage added.
+            reports[-1]["test_accuracy_after"] = accuracy(
+                np.array([e.label for e in test], dtype=float),
+                learner.predict(learner.encode(test_inputs)),
+            )
     logits = learner.predict(learner.encode(test_inputs))
-    extra: dict[str, Any] = {"prefix_bank": len(prefixer.bank) if cfg.k_shots else 0}
+    sel_logits = learner.predict(learner.encode(select_inputs))
+    extra: dict[str, Any] = {
+        "prefix_bank": len(prefixer.bank) if cfg.k_shots else 0,
+        "pool_limited": pool_limited,
+    }
     if save_to is not None:
         from labelmix.classifier import save_classifier
 
@@ -354,7 +409,7 @@ def _train_stages(
             cfg.key(),
         )
         extra["saved_classifier"] = str(save_to)
-    return logits, reports, extra
+    return logits, sel_logits, reports, extra
 
 
 @contextlib.contextmanager

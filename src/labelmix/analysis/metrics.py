@@ -67,3 +67,19 @@ def prior_matching_threshold(scores: ArrayLike, positive_rate: float) -> float:
     s = np.asarray(scores, dtype=float)
     q = float(np.clip(1.0 - positive_rate, 0.0, 1.0))
     return float(np.quantile(s, q))
+
+
+def pack_correct(labels: ArrayLike, logits: ArrayLike, threshold: float = 0.0) -> str:
+    """Which examples a run got right, as a hex string of packed bits (test order). Stored with
+    every run so that comparisons between runs can be paired over the same test examples."""
+    y = np.asarray(labels, dtype=float) > 0.5
+    pred = np.asarray(logits, dtype=float) > threshold
+    return np.packbits(pred == y).tobytes().hex()
+
+
+def unpack_correct(packed: str, n: int) -> np.ndarray:
+    """The boolean vector `pack_correct` stored, for `n` examples."""
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(packed), dtype=np.uint8))
+    if len(bits) < n:
+        raise ValueError(f"packed correctness holds {len(bits)} bits, fewer than n={n}")
+    return bits[:n].astype(bool)

@@ -21,7 +21,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from labelmix.analysis.frontier import aggregate_points, pareto_frontier, successful_runs
+from labelmix.analysis.frontier import (
+    aggregate_points,
+    choice_column,
+    pareto_frontier,
+    successful_runs,
+)
 from labelmix.atomic import atomic_write_bytes
 from labelmix.methods import METHODS
 
@@ -78,7 +83,10 @@ def plot_frontier(df: pd.DataFrame, path: str | Path) -> Path:
             Line2D([], [], color="black", lw=1.6, marker="o", mfc="none", label="Pareto frontier")
         )
         fig.legend(handles=handles, loc="outside right center", fontsize=8, title="method")
-    fig.suptitle("Cost vs accuracy: every run, and the frontier of mean-over-seeds points")
+    fig.suptitle(
+        "Test accuracy against dollars spent: every run, and the frontier of mean-over-seeds "
+        "points (chosen on the selection split)"
+    )
     return _save(fig, path)
 
 
@@ -101,6 +109,8 @@ def _frontier_panel(
     styles: dict[str, tuple[tuple[float, ...], str]],
 ) -> None:
     methods = [m for m in styles if m in set(sub["method"])]
+    # Runs sit at the dollars they spent (a run the pool could not serve spends less).
+    xcol = "spent" if "spent" in sub.columns and sub["spent"].notna().all() else "budget"
     # Spread methods a little along log-x so points at one budget do not hide each other.
     step = min(0.08, 0.5 / max(len(methods), 1))
     for i, m in enumerate(methods):
@@ -108,7 +118,7 @@ def _frontier_panel(
         shift = 2.0 ** ((i - (len(methods) - 1) / 2) * step)
         col, mk = styles[m]
         ax.scatter(
-            r["budget"].astype(float) * shift,
+            r[xcol].astype(float) * shift,
             r["accuracy"].astype(float),
             s=18,
             marker=mk,
@@ -117,8 +127,10 @@ def _frontier_panel(
             linewidths=0,
         )
     points = aggregate_points(sub, by=("method", "budget", "gold_frac"))
-    front = points.iloc[pareto_frontier(points["budget"], points["accuracy"])]
-    xs = front["budget"].astype(float).to_numpy()
+    xs_all = points[xcol].astype(float) if xcol in points.columns else points["budget"]
+    # The frontier is chosen on the selection split and drawn at its test accuracy.
+    front = points.iloc[pareto_frontier(xs_all, points[choice_column(points)])]
+    xs = front[xcol].astype(float).to_numpy()
     ys = front["accuracy"].astype(float).to_numpy()
     budgets = np.sort(sub["budget"].astype(float).dropna().unique())
     if budgets.size == 0 or xs.size == 0:
@@ -128,9 +140,12 @@ def _frontier_panel(
     ax.step(np.append(xs, x_end), np.append(ys, ys[-1]), where="post", color="black", lw=1.6)
     ax.plot(xs, ys, ls="", marker="o", ms=8, mfc="none", mec="black", mew=1.3)
     ax.set_xscale("log", base=2)
-    ax.set_xlim(budgets[0] / 1.4, x_end)
+    ax.set_xlim(min(budgets[0], float(np.min(xs))) / 1.4, x_end)
     _dollar_ticks(ax, budgets)
-    ax.set_xlabel("budget ($, log scale; methods offset slightly)")
+    ax.set_xlabel(
+        ("dollars spent" if xcol == "spent" else "budget")
+        + " ($, log scale; methods offset slightly)"
+    )
     ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)
     ax.set_title(_panel_title(key, sub), fontsize=9)

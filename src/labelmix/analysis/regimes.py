@@ -1,7 +1,10 @@
 """The three regimes of Mallen & Belrose: which way of spending wins at each budget.
 
-The rule is a plain function of mean-over-seeds points, so a report can quote it (`RULE`) and a
-test can pin it down with hand-made numbers.
+Two rules. `decide_regime` (what reports and `regimes_by_budget` use, quoted as `DECISION_RULE`)
+chooses the best all-weak, all-gold and mixed configuration on the selection split, then asks a
+paired bootstrap over seeds and test examples how often each side wins on the test split; a
+budget whose evidence does not separate the sides is 'undecided'. `classify_regime` (`RULE`)
+only orders mean accuracies, with no notion of noise: a description of the means, not a finding.
 """
 
 from __future__ import annotations
@@ -13,12 +16,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from labelmix.analysis.frontier import _require, aggregate_points
+from labelmix.analysis.frontier import _require, aggregate_points, choice_column
 
 QUANTITY = "quantity-dominant"
 QUALITY = "quality-dominant"
 MIXED = "mixed"
+UNDECIDED = "undecided"
 REGIMES: tuple[str, ...] = (QUANTITY, MIXED, QUALITY)
+LEVEL = 0.95  # a regime is called when the bootstrap gives it at least this probability
+N_BOOT = 2000
+
+DECISION_RULE = (
+    "At one budget, the runs are grouped into configurations (method, gold fraction); W is the "
+    "all-weak configuration (weak_frac = 1), G the all-gold one (weak_frac = 0) and M the mixed "
+    "one (0 < weak_frac < 1) with the best mean accuracy on the selection split (labelled data "
+    "disjoint from the pool and from test), so the choice never sees a test label. Their test "
+    "results are then compared, paired, by a bootstrap that resamples seeds (deviations between "
+    "seeds inflated by sqrt(n/(n-1)) so that three seeds do not look surer than they are) and "
+    "test examples within each seed: P(mixed) = share of resamples where M beats both W and G; "
+    "P(quantity) = share where it does not and W >= G; P(quality) = share where it does not and "
+    f"G > W. A regime is called when its probability is at least {LEVEL:g}; otherwise the "
+    "budget is 'undecided'. A side with no configuration does not compete."
+)
 
 RULE = (
     "At one budget, over the mean-over-seeds accuracy of every (method, gold fraction) point, "
@@ -166,3 +185,191 @@ def _get(row: pd.Series | None, col: str) -> Any:
     if row is None or col not in row.index:
         return None
     return row[col]
+
+
+# ---------------------------------------------------------------- the decision by significance
+
+
+def _side_masks(weak_frac: np.ndarray) -> dict[str, np.ndarray]:
+    is_weak = np.isclose(weak_frac, 1.0, rtol=0.0, atol=_END_ATOL)
+    is_gold = np.isclose(weak_frac, 0.0, rtol=0.0, atol=_END_ATOL)
+    return {"W": is_weak, "G": is_gold, "M": ~(is_weak | is_gold) & ~np.isnan(weak_frac)}
+
+
+def bootstrap_sides(
+    correct: Mapping[str, Sequence[np.ndarray]],
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Resampled mean test accuracy of each side: `correct[side][s]` is the boolean vector of test
+    examples the side's configuration got right at seed s (same examples for every side at one
+    seed). Seeds are resampled with their deviations inflated by sqrt(n/(n-1)), examples within
+    each seed; the resamples are paired across sides. Returns side -> (n_boot,) accuracies."""
+    sides = list(correct)
+    n_seeds = len(correct[sides[0]])
+    rng = np.random.default_rng(seed)
+    per_seed = np.empty((n_seeds, n_boot, len(sides)))
+    for s in range(n_seeds):
+        c = np.stack([np.asarray(correct[k][s], dtype=float) for k in sides])  # (sides, n)
+        idx = rng.integers(0, c.shape[1], size=(n_boot, c.shape[1]))
+        per_seed[s] = c[:, idx].mean(axis=2).T  # (n_boot, sides)
+    if n_seeds > 1:
+        centre = per_seed.mean(axis=0, keepdims=True)
+        per_seed = centre + math.sqrt(n_seeds / (n_seeds - 1)) * (per_seed - centre)
+        pick = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+        acc = per_seed[pick, np.arange(n_boot)[:, None], :].mean(axis=1)  # (n_boot, sides)
+    else:
+        acc = per_seed[0]
+    return {k: acc[:, i] for i, k in enumerate(sides)}
+
+
+def side_probabilities(boot: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """P(mixed), P(quantity), P(quality) from paired resamples of the sides present."""
+    n = len(next(iter(boot.values())))
+    w, g, m = boot.get("W"), boot.get("G"), boot.get("M")
+    ends = [x for x in (w, g) if x is not None]
+    if m is not None and ends:
+        mixed = m > np.max(np.stack(ends), axis=0)
+    elif m is not None:
+        mixed = np.ones(n, dtype=bool)
+    else:
+        mixed = np.zeros(n, dtype=bool)
+    if w is not None and g is not None:
+        quantity = ~mixed & (w >= g)
+    else:
+        quantity = ~mixed & (w is not None)
+    quality = ~mixed & ~quantity
+    return {
+        MIXED: float(mixed.mean()),
+        QUANTITY: float(quantity.mean()),
+        QUALITY: float(quality.mean()),
+    }
+
+
+def decide_regime(
+    runs: pd.DataFrame, level: float = LEVEL, n_boot: int = N_BOOT, seed: int = 0
+) -> dict[str, Any]:
+    """The regime at one budget by `DECISION_RULE`, with its evidence.
+
+    `runs`: the successful runs at one budget (one task, one weak cost), with columns method,
+    gold_frac, seed, weak_frac, accuracy, and for a decision also selection_accuracy,
+    test_correct (metrics.pack_correct) and n_test. Returns regime (or 'undecided'), the three
+    probabilities, the chosen configuration of each side with its selection and test means,
+    the seeds compared, and which column chose.
+    """
+    from labelmix.analysis.metrics import unpack_correct
+
+    runs = runs[pd.to_numeric(runs["weak_frac"], errors="coerce").notna()]
+    if runs.empty:
+        raise ValueError("no runs with a weak_frac: cannot classify a regime")
+    metric = choice_column(runs)
+    keys = ["method", "gold_frac"]
+    points = (
+        runs.groupby(keys, dropna=False, sort=True)
+        .agg(
+            choice=(metric, "mean"),
+            accuracy=("accuracy", "mean"),
+            weak_frac=("weak_frac", "mean"),
+            n_seeds=("accuracy", "size"),
+        )
+        .reset_index()
+    )
+    masks = _side_masks(points["weak_frac"].astype(float).to_numpy())
+    chosen: dict[str, pd.Series] = {}
+    for side, mask in masks.items():
+        sub = points[mask]
+        if not sub.empty:
+            chosen[side] = sub.loc[sub["choice"].astype(float).idxmax()]
+    out: dict[str, Any] = {"chosen_on": metric, "sides": chosen, "level": level}
+    evidence = "test_correct" in runs.columns and metric == "selection_accuracy"
+    seeds: list[Any] = []
+    correct: dict[str, list[np.ndarray]] = {k: [] for k in chosen}
+    if evidence:
+        per_side = {}
+        for side, row in chosen.items():
+            sel = runs[
+                (runs["method"] == row["method"])
+                & _same(runs["gold_frac"], row["gold_frac"])
+                & runs["test_correct"].notna()
+            ]
+            per_side[side] = {
+                r["seed"]: (r["test_correct"], int(r["n_test"])) for _, r in sel.iterrows()
+            }
+        seeds = sorted(set.intersection(*(set(v) for v in per_side.values())))
+        for side in chosen:
+            for s in seeds:
+                packed, n = per_side[side][s]
+                correct[side].append(unpack_correct(str(packed), n))
+    if not seeds:
+        probs = {MIXED: float("nan"), QUANTITY: float("nan"), QUALITY: float("nan")}
+        regime = UNDECIDED
+        out["reason"] = (
+            "no per-example test results chosen on a selection split"
+            if not evidence
+            else "no seed has a finished run of every side"
+        )
+    else:
+        probs = side_probabilities(bootstrap_sides(correct, n_boot=n_boot, seed=seed))
+        top = max(probs, key=lambda k: probs[k])
+        regime = top if probs[top] >= level else UNDECIDED
+    out.update(regime=regime, p=probs, seeds=seeds)
+    return out
+
+
+def _same(col: pd.Series, value: Any) -> pd.Series:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return col.isna()
+    return np.isclose(pd.to_numeric(col, errors="coerce").astype(float), float(value))
+
+
+def decided_regimes(
+    df: pd.DataFrame,
+    by: Sequence[str] = ("task", "weak_cost"),
+    methods: Sequence[str] | None = None,
+    level: float = LEVEL,
+    n_boot: int = N_BOOT,
+) -> pd.DataFrame:
+    """`decide_regime` at each budget within each `by` group of a run table. One row per
+    (by..., budget): regime, p_quantity / p_mixed / p_quality, each side's method, gold
+    fraction, selection-split and test means, whether the all-weak side was limited by the pool,
+    the number of seeds compared and the column that chose."""
+    from labelmix.analysis.frontier import successful_runs
+
+    keys = list(by)
+    runs = successful_runs(df)
+    if methods is not None:
+        runs = runs[runs["method"].isin(list(methods))]
+    runs = runs[pd.to_numeric(runs["weak_frac"], errors="coerce").notna()]
+    rows = []
+    for key, sub in runs.groupby([*keys, "budget"], dropna=False, sort=True):
+        d = decide_regime(sub, level=level, n_boot=n_boot)
+        row = dict(zip([*keys, "budget"], key, strict=True))
+        row.update(
+            regime=d["regime"],
+            p_quantity=d["p"][QUANTITY],
+            p_mixed=d["p"][MIXED],
+            p_quality=d["p"][QUALITY],
+            n_seeds=len(d["seeds"]),
+            chosen_on=d["chosen_on"],
+        )
+        for side, name in (("W", "weak"), ("G", "gold"), ("M", "mixed")):
+            r = d["sides"].get(side)
+            row[f"{name}_method"] = None if r is None else r["method"]
+            row[f"{name}_gold_frac"] = None if r is None else _maybe_float(r["gold_frac"])
+            row[f"{name}_selection"] = None if r is None else float(r["choice"])
+            row[f"{name}_test"] = None if r is None else float(r["accuracy"])
+        if "pool_limited" in sub.columns and row["weak_method"] is not None:
+            w = sub[sub["method"] == row["weak_method"]]
+            row["weak_pool_limited"] = bool(w["pool_limited"].fillna(False).astype(bool).any())
+        else:
+            row["weak_pool_limited"] = False
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _maybe_float(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v

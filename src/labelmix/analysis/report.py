@@ -22,11 +22,13 @@ from labelmix.analysis.frontier import (
     _require,
     aggregate_points,
     best_within_budget,
+    choice_column,
+    chosen_on_text,
     frontier_table,
     successful_runs,
 )
 from labelmix.analysis.plots import method_order, plot_frontier, plot_regimes, write_readable
-from labelmix.analysis.regimes import RULE, Tol, regimes_by_budget
+from labelmix.analysis.regimes import DECISION_RULE, UNDECIDED, decided_regimes
 from labelmix.labels.budget import Prices, allocate
 
 DASH = "—"
@@ -44,15 +46,14 @@ def write_report(
     out_dir: str | Path,
     title: str = "labelmix report",
     meta: Mapping[str, Any] | None = None,
-    tol: Tol = "se",
 ) -> Path:
     """Write frontier.png, regimes.png, best_by_budget.md, regimes.md, report.md and report.html
     into `out_dir`; return the path of report.html (one self-contained page to open or share).
 
     Failed runs are left out of every number and counted in the report. `meta` adds or overrides
-    setup lines (data, models, trainer, thresholds, ...). `tol` is the regime tolerance: 'se'
-    (default) asks a mixed win to clear the standard error of its mean, so seed noise does not
-    make a budget 'mixed'.
+    setup lines (data, models, trainer, thresholds, ...). Every choice (gold fraction,
+    frontier point, recipe, each regime's sides) is made on the selection split and scored on
+    the test split; regimes are decided by `DECISION_RULE`.
     """
     _require(df, ["task", "method", "budget", "weak_cost", "gold_frac", "weak_frac", "accuracy"])
     out = Path(out_dir)
@@ -63,7 +64,7 @@ def write_report(
     frontier_png = plot_frontier(runs, out / "frontier.png")
     regimes_png = plot_regimes(runs, out / "regimes.png")
     best = _best_blocks(runs)
-    regimes = _regime_blocks(runs, tol)
+    regimes = _regime_blocks(runs)
 
     _write_md(out / "best_by_budget.md", [("h", 1, "Best accuracy within each budget"), *best])
     _write_md(out / "regimes.md", [("h", 1, "Regimes"), *regimes])
@@ -95,8 +96,8 @@ def recommend(
     df: pd.DataFrame, budget: float, weak_cost: float, task: str | None = None
 ) -> dict[str, Any]:
     """How to spend `budget` dollars when weak labels cost `weak_cost`: the best observed
-    (method, gold_frac, n_weak, n_gold) at the largest budget run that is <= `budget`, with its
-    accuracy, and that split scaled to the full `budget` (scaled_n_weak, scaled_n_gold; not
+    (method, gold_frac, n_weak, n_gold) at the largest budget run that is <= `budget`, chosen
+    on the selection split (`choice_column`) and reported with its test accuracy, and that split scaled to the full `budget` (scaled_n_weak, scaled_n_gold; not
     measured when the budgets differ). Ties go to the cheaper run. Needs `task` when the table
     holds several tasks. ValueError when nothing observed fits.
     """
@@ -126,9 +127,8 @@ def recommend(
     points["_order"] = points["method"].map(
         {m: i for i, m in enumerate(method_order(points["method"]))}
     )
-    sort_cols = (
-        ["accuracy", "spent", "_order"] if "spent" in points.columns else ["accuracy", "_order"]
-    )
+    metric = choice_column(points)
+    sort_cols = [metric, "spent", "_order"] if "spent" in points.columns else [metric, "_order"]
     ascending = [False] + [True] * (len(sort_cols) - 1)
     best = points.sort_values(sort_cols, ascending=ascending, kind="mergesort").iloc[0]
 
@@ -143,6 +143,8 @@ def recommend(
         "n_gold": _count(best.get("n_gold")),
         "accuracy": float(best["accuracy"]),
         "accuracy_sd": _num(best["accuracy_sd"]),
+        "selection_accuracy": _num(best.get("selection_accuracy")),
+        "chosen_on": chosen_on_text(metric),
         "n_seeds": int(best["n_seeds"]),
         "weak_frac": _num(best.get("weak_frac")),
         "spent": _num(best.get("spent")),
@@ -169,17 +171,20 @@ def _best_blocks(runs: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = [
         (
             "p",
-            "Each cell: the best mean accuracy over gold fractions, ± sd over seeds "
-            f"({DASH} for one seed), and w = share of dollars spent on weak labels at that "
-            "point. Bold: the best method at that budget.",
+            "Each cell: the test accuracy (mean ± sd over seeds, "
+            f"{DASH} for one seed) of the method at the gold fraction "
+            f"{chosen_on_text(choice_column(runs))}, and w = share of dollars spent on weak "
+            "labels there. Bold: the method the selection split prefers at that budget. "
+            "† the pool could not serve the allocation: the run spent less than its budget.",
         )
     ]
     best = best_within_budget(runs)
     if best.empty:
         return [*blocks, ("p", "No successful runs.")]
+    metric = choice_column(best)
     for key, sub in best.groupby(list(GROUP), sort=True):
         budgets = sorted(sub["budget"].astype(float).unique())
-        top = sub.groupby("budget")["accuracy"].max()
+        top = sub.groupby("budget")[metric].max()
         rows = []
         for m in method_order(sub["method"].unique()):
             cells: list[Cell] = [m]
@@ -190,7 +195,8 @@ def _best_blocks(runs: pd.DataFrame) -> list[Block]:
                     continue
                 r = hit.iloc[0]
                 text = f"{_acc(r['accuracy'], r['accuracy_sd'])} (w={_frac(r.get('weak_frac'))})"
-                cells.append((text, bool(np.isclose(r["accuracy"], top[r["budget"]]))))
+                text += " †" if bool(r.get("pool_limited", False)) else ""
+                cells.append((text, bool(np.isclose(r[metric], top[r["budget"]]))))
             rows.append(cells)
         blocks += [
             ("h", 2, _group_title(key)),
@@ -199,39 +205,56 @@ def _best_blocks(runs: pd.DataFrame) -> list[Block]:
     return blocks
 
 
-def _regime_blocks(runs: pd.DataFrame, tol: Tol) -> list[Block]:
-    tol_text = "standard error of the mixed point's mean over seeds" if tol == "se" else f"{tol}"
-    blocks: list[Block] = [("p", f"Rule: {RULE}"), ("p", f"Tolerance used here: {tol_text}.")]
-    table = regimes_by_budget(runs, tol=tol, by=GROUP)
+def _regime_blocks(runs: pd.DataFrame) -> list[Block]:
+    blocks: list[Block] = [
+        ("p", f"Rule: {DECISION_RULE}"),
+        (
+            "p",
+            "Columns W, G, M: each side's configuration chosen on the selection split, with its "
+            "mean test accuracy; P: the bootstrap probability of each regime (quantity / "
+            "mixed / quality). † the all-weak side was limited by the pool (it spent less than "
+            "the budget), so a quality-dominant call there says as much about the pool as "
+            "about the labels.",
+        ),
+    ]
+    table = decided_regimes(runs, by=GROUP)
     if table.empty:
         return [*blocks, ("p", "No successful runs.")]
     for key, sub in table.groupby(list(GROUP), sort=True):
         rows = []
         for _, r in sub.sort_values("budget").iterrows():
+            regime = str(r["regime"])
             rows.append(
                 [
                     _money(r["budget"]),
-                    (str(r["regime"]), True),
-                    _side(r["best_weak"], r["weak_method"]),
-                    _side(r["best_gold"], r["gold_method"]),
-                    _side(r["best_mixed"], r["mixed_method"], r["mixed_weak_frac"]),
-                    _signed(r["margin"]),
-                    f"{r['tol']:.3f}",
+                    (regime, regime != UNDECIDED),
+                    _side(r["weak_test"], r["weak_method"])
+                    + (" †" if bool(r["weak_pool_limited"]) else ""),
+                    _side(r["gold_test"], r["gold_method"]),
+                    _side(r["mixed_test"], r["mixed_method"], r["mixed_gold_frac"], "g"),
+                    " / ".join(_prob(r[c]) for c in ("p_quantity", "p_mixed", "p_quality")),
+                    str(int(r["n_seeds"])),
                 ]
             )
         header = ["budget", "regime", "W (all weak)", "G (all gold)", "M (best mixed)"]
-        header += ["M − max(W, G)", "tol"]
+        header += ["P (quantity / mixed / quality)", "seeds"]
         blocks += [("h", 2, _group_title(key)), ("table", header, rows)]
     return blocks
 
 
+def _prob(x: Any) -> str:
+    v = _num(x)
+    return DASH if v is None else f"{v:.2f}"
+
+
 def _frontier_blocks(runs: pd.DataFrame) -> list[Block]:
-    front = frontier_table(runs, cost="budget", group=GROUP)
+    front = frontier_table(runs, cost="spent", group=GROUP)
     blocks: list[Block] = [
         (
             "p",
-            "Points: every successful run. Frontier: mean-over-seeds (method, budget, gold "
-            "fraction) points that no cheaper-or-equal point matches in accuracy.",
+            "Points: every successful run, at the dollars it spent. Frontier: mean-over-seeds "
+            "(method, budget, gold fraction) points that no point spending as little or less "
+            f"matches in accuracy, {chosen_on_text(choice_column(runs))}.",
         )
     ]
     if front.empty:
@@ -239,6 +262,7 @@ def _frontier_blocks(runs: pd.DataFrame) -> list[Block]:
     for key, sub in front.groupby(list(GROUP), sort=True):
         rows = [
             [
+                _money(r["spent"]),
                 _money(r["budget"]),
                 str(r["method"]),
                 _frac(r["gold_frac"]),
@@ -247,7 +271,7 @@ def _frontier_blocks(runs: pd.DataFrame) -> list[Block]:
             ]
             for _, r in sub.iterrows()
         ]
-        header = ["budget", "method", "gold frac", "w (weak share)", "accuracy"]
+        header = ["spent", "budget", "method", "gold frac", "w (weak share)", "test accuracy"]
         blocks += [("h", 3, f"Frontier: {_group_title(key)}"), ("table", header, rows)]
     return blocks
 
@@ -354,7 +378,8 @@ def _advice(rec: dict[str, Any]) -> str:
     text = (
         f"For ${rec['requested_budget']:g} on {rec['task']}: the best observed recipe "
         f"(at ${rec['budget']:g}) is {rec['method']} with {split}{counts}, accuracy "
-        f"{_acc(rec['accuracy'], rec['accuracy_sd'])} over {rec['n_seeds']} seed(s)."
+        f"{_acc(rec['accuracy'], rec['accuracy_sd'])} on the test split over "
+        f"{rec['n_seeds']} seed(s) ({rec['chosen_on']})."
     )
     if rec["requested_budget"] > rec["budget"] and rec["scaled_n_gold"] is not None:
         text += (
@@ -369,10 +394,10 @@ def _group_title(key: tuple) -> str:
     return f"{task} · weak labels {_money(weak_cost)} each"
 
 
-def _side(acc: Any, method: Any, w: Any = None) -> str:
+def _side(acc: Any, method: Any, frac: Any = None, name: str = "w") -> str:
     if acc is None or (isinstance(acc, float) and math.isnan(acc)):
         return DASH
-    extra = f", w={_frac(w)}" if w is not None else ""
+    extra = f", {name}={_frac(frac)}" if frac is not None else ""
     return f"{float(acc):.3f} ({method}{extra})"
 
 

@@ -124,8 +124,8 @@ def train_weak_labeler(
     train = list(splits.weak_train)
     n_val = max(2, int(round(val_frac * len(train))))
     fit, val = train[n_val:], train[:n_val]
-    all_texts = [e.text for e in train + splits.pool + splits.test]
-    learner = ProbeLearner(extractor, all_texts, seed)
+    # Standardisation from training-side inputs (weak_train and the unlabelled pool), never test.
+    learner = ProbeLearner(extractor, [e.text for e in train + splits.pool], seed)
     rep, _ = train_stage(
         learner,
         [e.text for e in fit],

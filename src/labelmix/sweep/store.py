@@ -49,8 +49,10 @@ LEAD_COLUMNS = (
     "spent",
     "weak_frac",
     "accuracy",
+    "selection_accuracy",
     "auroc",
     "accuracy_threshold",
+    "pool_limited",
     "time_s",
 )
 

@@ -14,6 +14,10 @@ from labelmix.errors import DataError
 from labelmix.tasks.base import Example, TaskSpec, format_rows
 from labelmix.tasks.splits import Splits, SplitSizes, make_splits
 
+# Multiple-choice distractors and generated tasks are drawn once: they define the task, so every
+# run seed sees the same task and only its own draw of the splits.
+FORMAT_SEED = 0
+
 
 def _read_mirror_split(folder: Path, split: str) -> list[Mapping[str, Any]] | None:
     path = folder / f"{split}.jsonl"
@@ -116,11 +120,14 @@ def load_task_examples(
 def load_splits(
     spec: TaskSpec, data_dir: Path | None = None, sizes: SplitSizes | None = None, seed: int = 0
 ) -> Splits:
-    train_like, test_like, notes = load_task_examples(spec, data_dir, seed)
+    """The splits of one seed. The task itself (formatting, distractors, generated statements)
+    is fixed; the seed only draws the partition (see make_splits)."""
+    train_like, test_like, notes = load_task_examples(spec, data_dir, FORMAT_SEED)
     splits = make_splits(train_like, test_like, sizes or SplitSizes(), seed)
     return Splits(
         weak_train=splits.weak_train,
         pool=splits.pool,
         test=splits.test,
+        select=splits.select,
         notes=tuple(notes) + splits.notes,
     )

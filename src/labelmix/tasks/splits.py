@@ -1,4 +1,9 @@
-"""The three disjoint splits of a task: weak_train, pool and test."""
+"""The four disjoint splits of a task: weak_train, pool, select and test.
+
+A task's examples are first reduced to a fixed *task sample* (balanced, the same for every seed,
+so features are computed once); each run seed then draws its own partition of that sample, so a
+repeat with another seed varies what a user's repeat would vary: which items train the weak
+labeler, which are candidates to buy, which choose the configuration, and which score it."""
 
 from __future__ import annotations
 
@@ -8,19 +13,25 @@ from dataclasses import dataclass
 from labelmix.errors import ConfigError, DataError
 from labelmix.tasks.base import Example, balance, dedupe
 
+SAMPLE_SEED = 0  # the task sample is fixed; only its partition varies with the run seed
+
 
 @dataclass(frozen=True)
 class SplitSizes:
-    """Upper bounds on split sizes; a smaller dataset gives smaller splits (balanced 50/50)."""
+    """Upper bounds on split sizes; a smaller dataset gives smaller splits (balanced 50/50).
+
+    `select` is the researcher's dev set: labelled, never charged, used only to choose among
+    configurations (gold fraction, method, frontier points); `test` only scores the choice."""
 
     weak_train: int = 2000
     pool: int = 8000
     test: int = 1000
+    select: int = 500
 
     def __post_init__(self) -> None:
-        for name in ("weak_train", "pool", "test"):
+        for name in ("weak_train", "pool", "test", "select"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 2:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 2:
                 raise ConfigError(f"split size {name}={v!r} must be an integer >= 2")
 
 
@@ -29,17 +40,22 @@ class Splits:
     weak_train: list[Example]
     pool: list[Example]
     test: list[Example]
+    select: list[Example]
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        a = {e.id for e in self.weak_train}
-        b = {e.id for e in self.pool}
-        c = {e.id for e in self.test}
-        if a & b or a & c or b & c:
-            raise DataError("splits overlap: weak_train, pool and test must be disjoint by id")
+        parts = [self.weak_train, self.pool, self.test, self.select]
+        ids = [{e.id for e in p} for p in parts]
+        if sum(map(len, ids)) != len(set().union(*ids)):
+            raise DataError("splits overlap: weak_train, pool, select and test must be disjoint")
 
     def sizes(self) -> dict[str, int]:
-        return {"weak_train": len(self.weak_train), "pool": len(self.pool), "test": len(self.test)}
+        return {
+            "weak_train": len(self.weak_train),
+            "pool": len(self.pool),
+            "select": len(self.select),
+            "test": len(self.test),
+        }
 
 
 def _even(n: int) -> int:
@@ -55,6 +71,17 @@ def _take_balanced(examples: list[Example], n: int) -> list[Example]:
     return [e for e in examples if e.id in keep]
 
 
+def _without(examples: list[Example], taken: list[Example]) -> list[Example]:
+    ids = {e.id for e in taken}
+    return [e for e in examples if e.id not in ids]
+
+
+def _shuffled(examples: list[Example], seed: int, what: str) -> list[Example]:
+    out = sorted(examples, key=lambda e: e.id)
+    random.Random(f"{what}:{seed}").shuffle(out)
+    return out
+
+
 def make_splits(
     train_like: list[Example],
     test_like: list[Example] | None,
@@ -64,31 +91,36 @@ def make_splits(
     """Balance, dedupe and carve the splits, deterministic per seed.
 
     `test_like` is the dataset's held-out split; when absent, a test split is carved from
-    `train_like` and the returned notes say so. Any text that lands in test is removed from the
-    training side, so the splits are disjoint by id even when the source splits share texts."""
+    `train_like` and the returned notes say so. Any text of the held-out split is removed from
+    the training side, so the splits are disjoint by id even when the source splits share texts.
+    The task sample (what every seed draws from) does not depend on `seed`."""
     notes: list[str] = []
-    train_like = balance(dedupe(train_like), seed)
+    train_side = balance(dedupe(train_like), SAMPLE_SEED)
+    held_out: list[Example] = []
+    if test_like is not None:
+        held_out = _take_balanced(balance(dedupe(test_like), SAMPLE_SEED), 2 * sizes.test)
+        train_side = _without(train_side, held_out)
+    need = sizes.weak_train + sizes.pool + sizes.select
+    need += sizes.test if test_like is None else 0
+    sample = _take_balanced(train_side, need)
+
+    rest = _shuffled(sample, seed, "partition")
     if test_like is None:
-        n_test = min(sizes.test, _even(len(train_like) // 4))
-        test = _take_balanced(train_like, n_test)
+        test = _take_balanced(rest, min(sizes.test, _even(len(rest) // 4)))
         notes.append(
             f"no held-out split: carved a test split of {len(test)} from the training data"
         )
+        rest = _without(rest, test)
     else:
-        test = _take_balanced(balance(dedupe(test_like), seed), sizes.test)
-    test_ids = {e.id for e in test}
-    rest = balance([e for e in train_like if e.id not in test_ids], seed + 1)
-    if len(rest) < 4 or len(test) < 2:
+        test = _take_balanced(_shuffled(held_out, seed, "test"), sizes.test)
+    if len(rest) < 6 or len(test) < 2:
         raise DataError(
             f"too few examples to make splits ({len(rest)} for training, {len(test)} for test); "
             "a task needs at least a few dozen balanced rows"
         )
-    # weak_train gets its share first, but never more than a third of what is left.
-    n_weak = min(sizes.weak_train, _even(len(rest) // 3))
-    weak_train = _take_balanced(rest, n_weak)
-    weak_ids = {e.id for e in weak_train}
-    pool = _take_balanced([e for e in rest if e.id not in weak_ids], sizes.pool)
-    rng = random.Random(f"order:{seed}")
-    for part in (weak_train, pool, test):
-        rng.shuffle(part)
-    return Splits(weak_train=weak_train, pool=pool, test=test, notes=tuple(notes))
+    select = _take_balanced(rest, min(sizes.select, _even(len(rest) // 4)))
+    rest = _without(rest, select)
+    # weak_train gets its share next, but never more than a third of what is left.
+    weak_train = _take_balanced(rest, min(sizes.weak_train, _even(len(rest) // 3)))
+    pool = _take_balanced(_without(rest, weak_train), sizes.pool)
+    return Splits(weak_train=weak_train, pool=pool, test=test, select=select, notes=tuple(notes))

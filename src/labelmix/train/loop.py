@@ -1,5 +1,13 @@
 """The stage loop shared by every trainer: AdamW, warm-up then cosine decay, seeded batches,
-early stopping on validation AUROC with the best weights restored."""
+early stopping on validation AUROC with the best weights restored.
+
+Stage guard. A later stage (one that starts from an earlier stage's weights) must not undo that
+stage on the strength of a few labels. Two rules, both settings of the Schedule:
+- its checkpoints, the starting weights among them, are scored on the union of its own
+  validation labels and those of every earlier stage (`guard="union"`), so a gold stage too
+  small to hold any validation labels is still checked, against the earlier weak ones;
+- an L2 pull toward the starting weights of strength anchor / n (L2-SP), so n labels move the
+  weights about as far as n labels justify."""
 
 from __future__ import annotations
 
@@ -41,6 +49,7 @@ class Learner(Protocol):
 class StageReport:
     n_train: int
     n_val: int
+    n_scored: int  # validation labels that scored the checkpoints (the stage's own + earlier)
     steps: int
     best_step: int
     best_val_auroc: float | None
@@ -91,11 +100,13 @@ def train_stage(
     optimizer: torch.optim.AdamW | None = None,
     desc: str = "stage",
     start_competes: bool = False,
+    earlier_val: tuple[Sequence[str], np.ndarray] | None = None,
 ) -> tuple[StageReport, torch.optim.AdamW]:
     """Train on (texts, soft targets); evaluate every `eval_every` steps on the validation split
-    (hard targets at 0.5 for AUROC) and keep the best weights; with `start_competes` the
-    weights the stage started from are a candidate too. Returns the optimizer so a caller
-    can carry its state into the next stage."""
+    (hard targets at 0.5 for AUROC) and keep the best weights; with `start_competes` (a later
+    stage) the weights the stage started from are a candidate too, the stage guard applies
+    (module docstring) and `earlier_val` holds the earlier stages' validation labels. Returns
+    the optimizer so a caller can carry its state into the next stage."""
     t0 = time.perf_counter()
     n = len(train_texts)
     if n == 0:
@@ -103,9 +114,17 @@ def train_stage(
     gen = np.random.default_rng(seed)
     torch.manual_seed(seed)
     enc_train = learner.encode(train_texts)
+    val_texts = list(val_texts)
+    n_val_own = len(val_texts)
+    val_targets = np.asarray(val_targets, dtype=float)
+    if start_competes and schedule.guard == "union" and earlier_val is not None:
+        val_texts = val_texts + list(earlier_val[0])
+        val_targets = np.concatenate([val_targets, np.asarray(earlier_val[1], dtype=float)])
     enc_val = learner.encode(val_texts) if len(val_texts) else None
     targets = torch.as_tensor(np.asarray(train_targets, dtype=np.float32))
-    val_hard = (np.asarray(val_targets, dtype=float) > 0.5).astype(float)
+    val_hard = (val_targets > 0.5).astype(float)
+    anchor = schedule.anchor / n if start_competes else 0.0
+    start = [p.detach().clone() for p in learner.parameters()] if anchor > 0 else []
     total = schedule.steps_for(n)
     batch = min(schedule.batch_size, n)
     eval_every = schedule.eval_every or max(1, total // 20)
@@ -139,9 +158,14 @@ def train_stage(
             logits = learner.forward(enc_train, idx)
             y = targets[idx].to(logits.device)
             if loss == "logconf":
-                value = logconf(logits, y, logconf_weight(step, schedule.warmup_steps))
+                value = logconf(logits, y, logconf_weight(step, schedule.logconf_warmup))
             else:
                 value = xent(logits, y)
+            if anchor > 0:
+                pull = sum(
+                    ((p - p0) ** 2).sum() for p, p0 in zip(learner.parameters(), start, strict=True)
+                )
+                value = value + 0.5 * anchor * pull
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
@@ -164,7 +188,8 @@ def train_stage(
         best_step = total
     report = StageReport(
         n_train=n,
-        n_val=len(val_texts),
+        n_val=n_val_own,
+        n_scored=len(val_texts),
         steps=total,
         best_step=best_step,
         best_val_auroc=best_score if kind == "auroc" else None,

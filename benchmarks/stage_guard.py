@@ -1,0 +1,119 @@
+"""Can a small gold stage wreck a good weak stage? The stage guard, measured.
+
+    # the table from a store: seq_sft-family runs against weak_only at the same task, weak
+    # cost, budget and seed, binned by the gold labels the run bought
+    .venv/bin/python benchmarks/stage_guard.py --store results/paper_regimes
+
+    # the design comparison: the same runs under each guard setting (probe trainer)
+    .venv/bin/python benchmarks/stage_guard.py --compare --tasks sst2,cities \\
+        --data-dir ../shared/data --out runs/stage_guard
+
+A later stage's guard is two Schedule settings (labelmix.train.loop): `guard` ("own": its
+checkpoints are scored on its own validation labels only, so a stage of fewer than 10 labels
+keeps none and is never checked; "union": on its own and every earlier stage's validation
+labels) and `anchor` (an L2 pull of anchor/n toward the weights the stage starts from)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labelmix.config import PROBE_SCHEDULE
+from labelmix.methods import METHODS
+from labelmix.sweep import Store, SweepConfig, expand, run_sweep
+from labelmix.tasks.splits import SplitSizes
+
+BINS = [(1, 9, "1-9"), (10, 14, "10-14"), (15, 100, "15-100"), (101, 10**9, "> 100")]
+SEQUENTIAL = [m for m, spec in METHODS.items() if spec.sources == ("weak", "gold")]
+VARIANTS = {
+    "own, no anchor (before)": dict(guard="own", anchor=0.0),
+    "union, no anchor": dict(guard="union", anchor=0.0),
+    "own, anchor 1": dict(guard="own", anchor=1.0),
+    "union, anchor 1": dict(guard="union", anchor=1.0),
+    "union, anchor 10": dict(guard="union", anchor=10.0),
+}
+
+
+def deltas(df: pd.DataFrame) -> pd.DataFrame:
+    """Each sequential run beside weak_only at the same task, weak cost, budget and seed."""
+    ok = df[df["status"] == "ok"]
+    keys = ["task", "weak_cost", "budget", "seed"]
+    weak = ok[ok["method"] == "weak_only"][[*keys, "accuracy"]].rename(
+        columns={"accuracy": "weak_only"}
+    )
+    seq = ok[ok["method"].isin(SEQUENTIAL)]
+    out = seq.merge(weak, on=keys, how="inner")
+    out["delta"] = out["accuracy"] - out["weak_only"]
+    return out
+
+
+def table(d: pd.DataFrame, tasks: list[str]) -> str:
+    head = "| gold labels bought | runs | mean Δ vs weak_only | share worse |"
+    head += "".join(f" {t} Δ |" for t in tasks)
+    lines = [head, "|---" * (4 + len(tasks)) + "|"]
+    for lo, hi, name in BINS:
+        b = d[(d["n_gold"] >= lo) & (d["n_gold"] <= hi)]
+        if b.empty:
+            continue
+        per_task = []
+        for t in tasks:
+            bt = b[b["task"] == t]["delta"]
+            per_task.append(f" {bt.mean():+.3f} ({len(bt)}) |" if len(bt) else " — |")
+        se = b["delta"].std(ddof=1) / np.sqrt(len(b)) if len(b) > 1 else float("nan")
+        lines.append(
+            f"| {name} | {len(b)} | {b['delta'].mean():+.3f} ± {se:.3f} | "
+            f"{(b['delta'] < 0).mean():.0%} |" + "".join(per_task)
+        )
+    return "\n".join(lines)
+
+
+def compare(args: argparse.Namespace) -> str:
+    out = []
+    tasks = args.tasks.split(",")
+    for name, settings in VARIANTS.items():
+        schedule = replace(PROBE_SCHEDULE, **settings)
+        sweep = SweepConfig(
+            tasks=tuple(tasks),
+            methods=("weak_only", "seq_sft"),
+            budgets=tuple(float(b) for b in args.budgets.split(",")),
+            gold_fracs=(0.8, 0.6, 0.4, 0.2, 0.05),
+            weak_costs=tuple(float(c) for c in args.weak_costs.split(",")),
+            seeds=tuple(range(args.seeds)),
+            data_dir=args.data_dir,
+            split_sizes=SplitSizes(weak_train=1000, pool=10000, test=500, select=500),
+            schedule=schedule,
+        )
+        store = Store(Path(args.out))
+        run_sweep(expand(sweep), store, backend="local", workers=1)
+        df = store.table()
+        keys = {c.key() for c in expand(sweep)}
+        d = deltas(df[df["key"].isin(keys)])
+        out += [f"### {name}", "", table(d, tasks), ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--store", help="a sweep store to tabulate")
+    p.add_argument("--compare", action="store_true", help="run every guard variant")
+    p.add_argument("--tasks", default="sst2,cities")
+    p.add_argument("--budgets", default="4,16,64,1024")
+    p.add_argument("--weak-costs", default="0.1")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", default="runs/stage_guard")
+    args = p.parse_args()
+    if args.compare:
+        print(compare(args))
+    if args.store:
+        df = Store(Path(args.store)).table()
+        d = deltas(df)
+        print(table(d, sorted(d["task"].unique())))
+
+
+if __name__ == "__main__":
+    main()
