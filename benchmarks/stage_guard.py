@@ -8,10 +8,11 @@
     .venv/bin/python benchmarks/stage_guard.py --compare --tasks sst2,cities \\
         --data-dir ../shared/data --out runs/stage_guard
 
-A later stage's guard is two Schedule settings (labelmix.train.loop): `guard` ("own": its
+A later stage's guard is three Schedule settings (labelmix.train.loop): `guard` ("own": its
 checkpoints are scored on its own validation labels only, so a stage of fewer than 10 labels
 keeps none and is never checked; "union": on its own and every earlier stage's validation
-labels) and `anchor` (an L2 pull of anchor/n toward the weights the stage starts from)."""
+labels), `guard_weight` (how many of the stage's own labels the earlier ones count as; None:
+pooled label for label) and `anchor` (an L2 pull of anchor/n toward the stage's start)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ BINS = [(1, 9, "1-9"), (10, 14, "10-14"), (15, 100, "15-100"), (101, 10**9, "> 1
 SEQUENTIAL = [m for m, spec in METHODS.items() if spec.sources == ("weak", "gold")]
 VARIANTS = {
     "own, no anchor (before)": dict(guard="own", anchor=0.0),
-    "union, no anchor": dict(guard="union", anchor=0.0),
+    "union pooled, no anchor": dict(guard="union", guard_weight=None, anchor=0.0),
+    "union weighted 10, no anchor": dict(guard="union", guard_weight=10.0, anchor=0.0),
     "own, anchor 1": dict(guard="own", anchor=1.0),
-    "union, anchor 1": dict(guard="union", anchor=1.0),
-    "union, anchor 10": dict(guard="union", anchor=10.0),
+    "union weighted 10, anchor 1": dict(guard="union", guard_weight=10.0, anchor=1.0),
 }
 
 
@@ -74,7 +75,9 @@ def table(d: pd.DataFrame, tasks: list[str]) -> str:
 def compare(args: argparse.Namespace) -> str:
     out = []
     tasks = args.tasks.split(",")
-    for name, settings in VARIANTS.items():
+    names = args.variants.split(";") if args.variants else list(VARIANTS)
+    for name in names:
+        settings = VARIANTS[name]
         schedule = replace(PROBE_SCHEDULE, **settings)
         sweep = SweepConfig(
             tasks=tuple(tasks),
@@ -106,6 +109,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="runs/stage_guard")
+    p.add_argument("--variants", default=None, help="semicolon-separated names of VARIANTS")
     args = p.parse_args()
     if args.compare:
         print(compare(args))

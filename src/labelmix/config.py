@@ -37,10 +37,13 @@ class Schedule:
     # Later stages (see labelmix.train.loop, "stage guard"): the L2 pull toward the weights the
     # stage starts from is anchor / n for a stage of n labels (L2-SP), so a handful of labels
     # can only nudge what an earlier stage learnt while many labels are free to move it ...
-    anchor: float = 0.0
+    anchor: float = 1.0
     # ... and every checkpoint, the starting weights included, is scored on the validation
     # labels of this stage and of every earlier stage ("union"), or of this stage only ("own").
     guard: str = "union"
+    # With guard "union": the earlier stages' validation labels together count as this many of
+    # the stage's own (None: pooled with them, label for label).
+    guard_weight: float | None = 10.0
 
     def __post_init__(self) -> None:
         if self.example_passes < 1:
@@ -63,6 +66,10 @@ class Schedule:
             raise ConfigError(f"logconf_warmup {self.logconf_warmup} must be >= 0")
         if not (self.anchor >= 0 and math.isfinite(self.anchor)):
             raise ConfigError(f"anchor {self.anchor} must be a number >= 0")
+        if self.guard_weight is not None and not (
+            self.guard_weight >= 0 and math.isfinite(self.guard_weight)
+        ):
+            raise ConfigError(f"guard_weight {self.guard_weight} must be a number >= 0 or None")
         if self.guard not in GUARDS:
             raise ConfigError(f"guard {self.guard!r} must be one of {', '.join(GUARDS)}")
 

@@ -88,6 +88,27 @@ def _val_score(labels: np.ndarray, logits: np.ndarray) -> tuple[float, str]:
     return -float(xent(t, y)), "neg_xent"
 
 
+def _guarded_score(
+    labels: np.ndarray, logits: np.ndarray, n_own: int, earlier_weight: float | None
+) -> tuple[float, str]:
+    """The stage guard's score: AUROC on the stage's own validation labels (the first `n_own`)
+    and on the earlier stages' (the rest), averaged with weights n_own and `earlier_weight`:
+    the earlier labels, however many, count as `earlier_weight` of the stage's own, so they
+    decide for a stage too small to hold its own and step aside for one that holds many.
+    `earlier_weight` None: one AUROC over all of them pooled."""
+    if earlier_weight is None or n_own == len(labels):
+        return _val_score(labels, logits)
+    a_own = auroc(labels[:n_own], logits[:n_own]) if n_own else float("nan")
+    a_early = auroc(labels[n_own:], logits[n_own:])
+    w_own = 0.0 if math.isnan(a_own) else float(n_own)
+    w_early = 0.0 if math.isnan(a_early) else float(earlier_weight)
+    if w_own + w_early == 0:
+        return _val_score(labels, logits)
+    own_part = w_own * a_own if w_own else 0.0
+    early_part = w_early * a_early if w_early else 0.0
+    return (own_part + early_part) / (w_own + w_early), "auroc"
+
+
 def train_stage(
     learner: Learner,
     train_texts: Sequence[str],
@@ -123,6 +144,10 @@ def train_stage(
     enc_val = learner.encode(val_texts) if len(val_texts) else None
     targets = torch.as_tensor(np.asarray(train_targets, dtype=np.float32))
     val_hard = (val_targets > 0.5).astype(float)
+
+    def score(logits: np.ndarray) -> tuple[float, str]:
+        return _guarded_score(val_hard, logits, n_val_own, schedule.guard_weight)
+
     anchor = schedule.anchor / n if start_competes else 0.0
     start = [p.detach().clone() for p in learner.parameters()] if anchor > 0 else []
     total = schedule.steps_for(n)
@@ -143,7 +168,7 @@ def train_stage(
     if enc_val is not None and start_competes:
         # After an earlier stage the starting weights compete too: this stage may only hurt.
         learner.train_mode(False)
-        best_score, kind = _val_score(val_hard, learner.predict(enc_val))
+        best_score, kind = score(learner.predict(enc_val))
         best_state = learner.snapshot()
     learner.train_mode(True)
     with progress(total=total, desc=desc) as bar:
@@ -177,10 +202,10 @@ def train_stage(
                 window = []
                 if enc_val is not None:
                     learner.train_mode(False)
-                    score, kind = _val_score(val_hard, learner.predict(enc_val))
+                    value_now, kind = score(learner.predict(enc_val))
                     learner.train_mode(True)
-                    if score > best_score:
-                        best_score, best_step, best_state = score, step + 1, learner.snapshot()
+                    if value_now > best_score:
+                        best_score, best_step, best_state = value_now, step + 1, learner.snapshot()
     learner.train_mode(False)
     if best_state is not None:
         learner.restore(best_state)
