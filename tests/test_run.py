@@ -10,7 +10,7 @@ from labelmix.config import RunConfig, Schedule
 from labelmix.run import execute_run
 from labelmix.tasks.splits import SplitSizes
 
-SMALL = SplitSizes(weak_train=60, pool=240, test=100)
+SMALL = SplitSizes(weak_train=60, pool=240, test=100, select=60)
 FAST = Schedule(example_passes=300, batch_size=16, warmup_steps=2, lr=1e-2, max_steps=40)
 
 
@@ -120,3 +120,46 @@ def test_bundled_defaults_known_answer():
     assert r["auroc"] > 0.8
     assert r["weak_label_test_accuracy"] > 0.55
     assert np.isfinite(r["accuracy_vs_weak"])
+
+
+def test_selection_split_per_example_results_and_seeded_draws(tiny_llama):
+    """A run scores the selection split beside test, keeps which test examples it got right
+    (paired comparisons need them), and each seed draws its own splits unless data_seed fixes
+    them."""
+    from labelmix.analysis.metrics import unpack_correct
+    from labelmix.run import cached_splits
+
+    c = cfg(tiny_llama, method="seq_sft")
+    r = execute_run(c)
+    assert 0.0 <= r["selection_accuracy"] <= 1.0 and r["n_select"] == 60
+    bits = unpack_correct(r["test_correct"], r["n_test"])
+    assert bits.mean() == pytest.approx(r["accuracy"])
+    s0 = cached_splits("cities", None, SMALL, 0)
+    s1 = cached_splits("cities", None, SMALL, 1)
+    assert {e.id for e in s0.test} != {e.id for e in s1.test}
+    assert {e.id for e in s0.weak_train} != {e.id for e in s1.weak_train}
+    assert RunConfig(task="cities", seed=3).split_seed == 3
+    assert RunConfig(task="cities", seed=3, data_seed=0).split_seed == 0
+
+
+def test_oracle_sells_pool_labels_only(tiny_llama):
+    from labelmix.errors import DataError
+    from labelmix.labels.budget import Ledger
+    from labelmix.labels.oracle import Oracle
+    from labelmix.run import cached_splits
+
+    splits = cached_splits("cities", None, SMALL, 0)
+    oracle = Oracle.from_examples(splits.pool, 1.0)
+    with pytest.raises(DataError, match="no gold label"):
+        oracle.buy([splits.test[0].id], Ledger(10.0), "train")
+
+
+def test_pool_limited_runs_say_so(tiny_llama):
+    c = cfg(tiny_llama, method="weak_only", gold_frac=None, budget=100.0)  # 1000 weak > 240
+    r = execute_run(c)
+    assert r["pool_limited"] is True and r["n_weak"] == 240
+    assert r["spent"] == pytest.approx(24.0)
+    assert any("capped" in n for n in r["notes"])
+    from labelmix.cli import summary_line
+
+    assert "cannot serve this allocation" in summary_line(r)
