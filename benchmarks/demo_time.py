@@ -1,4 +1,4 @@
-"""Wall-clock time of `labelmix demo` (the issue's bound: under 10 minutes on 2 cores from a warm
+"""Wall-clock time of `labelmix demo` (the bound: under 10 minutes on 2 cores from a warm
 setup, i.e. with .venv installed).
 
     .venv/bin/python benchmarks/demo_time.py            # caches as they are
