@@ -167,7 +167,8 @@ def tables(df: pd.DataFrame) -> str:
         reg["cell"] = [regime_cell(r) for r in reg.itertuples()]
         out.append(
             f"#### Regimes at weak ${wc:g} (rule: labelmix.analysis.regimes.DECISION_RULE; "
-            "P = bootstrap probability of quantity / mixed / quality; † weak side pool-limited)"
+            "P(M best): bootstrap probability that the best mix beats both ends; P(W≥G): that "
+            "all-weak beats all-gold; † weak side pool-limited)"
         )
         piv = reg.pivot_table(index="task", columns="budget", values="cell", aggfunc="first")
         lines = ["| task | " + " | ".join(f"${c:g}" for c in piv.columns) + " |"]
@@ -198,7 +199,7 @@ def tables(df: pd.DataFrame) -> str:
 def regime_cell(r: object) -> str:
     short = {"quantity-dominant": "quantity", "quality-dominant": "quality"}
     name = short.get(r.regime, r.regime)  # type: ignore[attr-defined]
-    p = " / ".join(f"{getattr(r, c):.2f}" for c in ("p_quantity", "p_mixed", "p_quality"))
+    p = f"P(M best) {r.p_mixed:.2f}, P(W≥G) {r.p_quantity:.2f}"  # type: ignore[attr-defined]
     dagger = " †" if r.weak_pool_limited else ""  # type: ignore[attr-defined]
     return f"**{name}**{dagger} ({p})" if name != "undecided" else f"undecided{dagger} ({p})"
 

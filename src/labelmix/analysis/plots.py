@@ -83,10 +83,7 @@ def plot_frontier(df: pd.DataFrame, path: str | Path) -> Path:
             Line2D([], [], color="black", lw=1.6, marker="o", mfc="none", label="Pareto frontier")
         )
         fig.legend(handles=handles, loc="outside right center", fontsize=8, title="method")
-    fig.suptitle(
-        "Test accuracy against dollars spent: every run, and the frontier of mean-over-seeds "
-        "points (chosen on the selection split)"
-    )
+    fig.suptitle("Test accuracy vs dollars spent (frontier chosen on the selection split)")
     return _save(fig, path)
 
 

@@ -211,8 +211,9 @@ def _regime_blocks(runs: pd.DataFrame) -> list[Block]:
         (
             "p",
             "Columns W, G, M: each side's configuration chosen on the selection split, with its "
-            "mean test accuracy; P: the bootstrap probability of each regime (quantity / "
-            "mixed / quality). † the all-weak side was limited by the pool (it spent less than "
+            "mean test accuracy; P(M best): the bootstrap probability that M beats both ends; "
+            "P(W ≥ G): that the all-weak side beats the all-gold side. † the all-weak side was "
+            "limited by the pool (it spent less than "
             "the budget), so a quality-dominant call there says as much about the pool as "
             "about the labels.",
         ),
@@ -232,12 +233,13 @@ def _regime_blocks(runs: pd.DataFrame) -> list[Block]:
                     + (" †" if bool(r["weak_pool_limited"]) else ""),
                     _side(r["gold_test"], r["gold_method"]),
                     _side(r["mixed_test"], r["mixed_method"], r["mixed_gold_frac"], "g"),
-                    " / ".join(_prob(r[c]) for c in ("p_quantity", "p_mixed", "p_quality")),
+                    _prob(r["p_mixed"]),
+                    _prob(r["p_quantity"]),
                     str(int(r["n_seeds"])),
                 ]
             )
         header = ["budget", "regime", "W (all weak)", "G (all gold)", "M (best mixed)"]
-        header += ["P (quantity / mixed / quality)", "seeds"]
+        header += ["P(M best)", "P(W ≥ G)", "seeds"]
         blocks += [("h", 2, _group_title(key)), ("table", header, rows)]
     return blocks
 
