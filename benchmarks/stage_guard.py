@@ -17,6 +17,7 @@ pooled label for label) and `anchor` (an L2 pull of anchor/n toward the stage's 
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,13 +50,27 @@ def deltas(df: pd.DataFrame) -> pd.DataFrame:
     seq = ok[ok["method"].isin(SEQUENTIAL)]
     out = seq.merge(weak, on=keys, how="inner")
     out["delta"] = out["accuracy"] - out["weak_only"]
+    out["gold_stage"] = [_gold_stage_effect(s) for s in out["stages"]]
     return out
+
+
+def _gold_stage_effect(stages: object) -> float:
+    """Test accuracy after the gold stage minus after the weak stage (a diagnostic the probe
+    trainer records; never used to choose anything). NaN where the gold stage did not run."""
+    items = json.loads(stages) if isinstance(stages, str) else stages
+    if not isinstance(items, list) or len(items) < 2:
+        return float("nan")
+    before, after = items[0].get("test_accuracy_after"), items[1].get("test_accuracy_after")
+    if before is None or after is None:
+        return float("nan")
+    return float(after) - float(before)
 
 
 def table(d: pd.DataFrame, tasks: list[str]) -> str:
     head = "| gold labels bought | runs | mean Δ vs weak_only | share worse |"
+    head += " gold stage's own effect (share worse) |"
     head += "".join(f" {t} Δ |" for t in tasks)
-    lines = [head, "|---" * (4 + len(tasks)) + "|"]
+    lines = [head, "|---" * (5 + len(tasks)) + "|"]
     for lo, hi, name in BINS:
         b = d[(d["n_gold"] >= lo) & (d["n_gold"] <= hi)]
         if b.empty:
@@ -65,9 +80,11 @@ def table(d: pd.DataFrame, tasks: list[str]) -> str:
             bt = b[b["task"] == t]["delta"]
             per_task.append(f" {bt.mean():+.3f} ({len(bt)}) |" if len(bt) else " — |")
         se = b["delta"].std(ddof=1) / np.sqrt(len(b)) if len(b) > 1 else float("nan")
+        g = b["gold_stage"].dropna()
+        effect = f"{g.mean():+.3f} ({(g < 0).mean():.0%})" if len(g) else "—"
         lines.append(
             f"| {name} | {len(b)} | {b['delta'].mean():+.3f} ± {se:.3f} | "
-            f"{(b['delta'] < 0).mean():.0%} |" + "".join(per_task)
+            f"{(b['delta'] < 0).mean():.0%} | {effect} |" + "".join(per_task)
         )
     return "\n".join(lines)
 
@@ -99,10 +116,29 @@ def compare(args: argparse.Namespace) -> str:
     return "\n".join(out)
 
 
+def tabulate_variants(args: argparse.Namespace) -> str:
+    """The comparison from a store the --compare runs already wrote (no training)."""
+    df = Store(Path(args.out)).table()
+    schedules = df["config"].map(lambda c: json.loads(c)["schedule"])
+    out = []
+    for name, settings in VARIANTS.items():
+        mine = schedules.map(
+            lambda s, settings=settings: all(s.get(k) == v for k, v in settings.items())
+        )
+        d = deltas(df[mine])
+        if d.empty:
+            continue
+        out += [f"### {name}", "", table(d, sorted(d["task"].unique())), ""]
+    return "\n".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--store", help="a sweep store to tabulate")
     p.add_argument("--compare", action="store_true", help="run every guard variant")
+    p.add_argument(
+        "--variants-table", action="store_true", help="tabulate the variants found in --out"
+    )
     p.add_argument("--tasks", default="sst2,cities")
     p.add_argument("--budgets", default="4,16,64,1024")
     p.add_argument("--weak-costs", default="0.1")
@@ -113,6 +149,8 @@ def main() -> None:
     args = p.parse_args()
     if args.compare:
         print(compare(args))
+    if args.variants_table:
+        print(tabulate_variants(args))
     if args.store:
         df = Store(Path(args.store)).table()
         d = deltas(df)
