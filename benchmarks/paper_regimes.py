@@ -248,6 +248,16 @@ def main() -> None:
         run_sweep(expand(sweep), store, backend=args.backend, workers=args.workers, sweep=sweep)
     df = store.rebuild_table()
     write_report(df, Path(args.out) / "report", title="labelmix: real datasets, offline defaults")
+    if args.tables_only:
+        # Tabulate a finished part of the grid only (a store may hold runs of slices in progress).
+        filters = (("method", args.methods), ("weak_cost", args.weak_costs), ("task", args.tasks))
+        for col, value in filters:
+            if value:
+                wanted = value.split(",")
+                keep = df[col].astype(str).isin(wanted)
+                if col == "weak_cost":
+                    keep = df[col].astype(float).isin([float(v) for v in wanted])
+                df = df[keep]
     if args.figures:
         figures(df, Path(args.figures))
     md = tables(df)

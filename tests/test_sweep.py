@@ -83,9 +83,9 @@ def test_shipped_configs_expand() -> None:
     assert len(runs) == 5 * 9 * 5 * 3 + 3 * 9 * 3
     assert paper.budgets == tuple(float(2**k) for k in range(4, 13))
     demo = SweepConfig.load(REPO / "configs" / "demo.toml")
-    # 6 budgets x 3 seeds x (3 seq_sft-family methods x 3 gold fractions + weak_only + gold_only)
-    assert len(expand(demo)) == 6 * 3 * (3 * 3 + 2)
-    assert demo.split_sizes.pool == 3000
+    # 4 budgets x 5 seeds x (3 seq_sft-family methods x 3 gold fractions + weak_only + gold_only)
+    assert len(expand(demo)) == 4 * 5 * (3 * 3 + 2)
+    assert demo.split_sizes.pool == 3000 and demo.split_sizes.select == 600
 
 
 @pytest.mark.parametrize(
