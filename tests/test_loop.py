@@ -193,3 +193,17 @@ def test_logconf_weight_has_its_own_warmup():
         Schedule(guard="both")
     with pytest.raises(Exception, match="anchor"):
         Schedule(anchor=-1.0)
+
+
+def test_a_diverged_stage_fails_instead_of_passing_as_a_result():
+    """lr 1e30 makes the loss non-finite: the stage raises a clear error (a sweep records the run
+    as failed) rather than returning a head of NaNs scored at chance."""
+    from labelmix.errors import TrainingError
+
+    texts, x, y = _data(64, 0)
+    vt, vx, vy = _data(20, 1)
+    table = dict(zip(texts + vt, np.concatenate([x, vx]) * 1e6, strict=True))
+    learner = LinearLearner(table)
+    sched = Schedule(example_passes=2000, batch_size=16, warmup_steps=0, lr=1e30)
+    with pytest.raises(TrainingError, match="diverged; lower the learning rate"):
+        train_stage(learner, texts, y, vt, vy, sched, "xent", seed=0)

@@ -22,5 +22,9 @@ class BudgetError(LabelmixError):
     """A purchase or allocation does not fit the budget."""
 
 
+class TrainingError(LabelmixError):
+    """Training went wrong in a way a setting can fix (e.g. the loss diverged)."""
+
+
 class LabelmixWarning(UserWarning):
     """Something legal but probably not what the user meant (e.g. weak labels dearer than gold)."""

@@ -22,6 +22,7 @@ import torch
 
 from labelmix.analysis.metrics import auroc
 from labelmix.config import Schedule
+from labelmix.errors import TrainingError
 from labelmix.progress import progress
 from labelmix.train.losses import logconf, logconf_weight, xent
 
@@ -191,6 +192,12 @@ def train_stage(
                     ((p - p0) ** 2).sum() for p, p0 in zip(learner.parameters(), start, strict=True)
                 )
                 value = value + 0.5 * anchor * pull
+            if not torch.isfinite(value.detach()):
+                raise TrainingError(
+                    f"{desc}: the loss became {float(value.detach())} at step {step + 1} of "
+                    f"{total} (learning rate {schedule.lr:g}): training diverged; lower the "
+                    "learning rate"
+                )
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
