@@ -341,6 +341,7 @@ def _train_stages(
     reports: list[dict[str, Any]] = []
     earlier_val_texts: list[str] = []
     earlier_val_y: list[np.ndarray] = []
+    y_test = np.array([e.label for e in test], dtype=float)  # stage diagnostics only
     for i, spec in enumerate(method.stages):
         n = sizes[spec.source]
         if spec.sampling == "uncertainty":
@@ -385,8 +386,7 @@ def _train_stages(
             # Diagnostics only (never used to choose anything): test accuracy after each stage,
             # so a report can show what each stage added.
             reports[-1]["test_accuracy_after"] = accuracy(
-                np.array([e.label for e in test], dtype=float),
-                learner.predict(learner.encode(test_inputs)),
+                y_test, learner.predict(learner.encode(test_inputs))
             )
     logits = learner.predict(learner.encode(test_inputs))
     sel_logits = learner.predict(learner.encode(select_inputs))

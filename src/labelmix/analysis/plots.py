@@ -124,9 +124,8 @@ def _frontier_panel(
             linewidths=0,
         )
     points = aggregate_points(sub, by=("method", "budget", "gold_frac"))
-    xs_all = points[xcol].astype(float) if xcol in points.columns else points["budget"]
     # The frontier is chosen on the selection split and drawn at its test accuracy.
-    front = points.iloc[pareto_frontier(xs_all, points[choice_column(points)])]
+    front = points.iloc[pareto_frontier(points[xcol], points[choice_column(points)])]
     xs = front[xcol].astype(float).to_numpy()
     ys = front["accuracy"].astype(float).to_numpy()
     budgets = np.sort(sub["budget"].astype(float).dropna().unique())

@@ -290,23 +290,13 @@ def decide_regime(
     if runs.empty:
         raise ValueError("no runs with a weak_frac: cannot classify a regime")
     metric = choice_column(runs)
-    keys = ["method", "gold_frac"]
-    points = (
-        runs.groupby(keys, dropna=False, sort=True)
-        .agg(
-            choice=(metric, "mean"),
-            accuracy=("accuracy", "mean"),
-            weak_frac=("weak_frac", "mean"),
-            n_seeds=("accuracy", "size"),
-        )
-        .reset_index()
-    )
+    points = aggregate_points(runs, by=("method", "gold_frac"))
     masks = _side_masks(points["weak_frac"].astype(float).to_numpy())
     chosen: dict[str, pd.Series] = {}
     for side, mask in masks.items():
         sub = points[mask]
         if not sub.empty:
-            chosen[side] = sub.loc[sub["choice"].astype(float).idxmax()]
+            chosen[side] = sub.loc[sub[metric].astype(float).idxmax()]
     out: dict[str, Any] = {"chosen_on": metric, "sides": chosen, "level": level}
     evidence = "test_correct" in runs.columns and metric == "selection_accuracy"
     seeds: list[Any] = []
@@ -381,19 +371,17 @@ def decided_regimes(
         for side, name in (("W", "weak"), ("G", "gold"), ("M", "mixed")):
             r = d["sides"].get(side)
             row[f"{name}_method"] = None if r is None else r["method"]
-            row[f"{name}_gold_frac"] = None if r is None else _maybe_float(r["gold_frac"])
-            row[f"{name}_selection"] = None if r is None else float(r["choice"])
+            row[f"{name}_gold_frac"] = None if r is None else optional_float(r["gold_frac"])
+            row[f"{name}_selection"] = None if r is None else float(r[d["chosen_on"]])
             row[f"{name}_test"] = None if r is None else float(r["accuracy"])
-        if "pool_limited" in sub.columns and row["weak_method"] is not None:
-            w = sub[sub["method"] == row["weak_method"]]
-            row["weak_pool_limited"] = bool(w["pool_limited"].fillna(False).astype(bool).any())
-        else:
-            row["weak_pool_limited"] = False
+        weak_side = d["sides"].get("W")
+        row["weak_pool_limited"] = bool(weak_side is not None and weak_side.get("pool_limited"))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _maybe_float(x: Any) -> float | None:
+def optional_float(x: Any) -> float | None:
+    """A number, or None for what is missing, NaN or not a number (table cells)."""
     try:
         v = float(x)
     except (TypeError, ValueError):

@@ -29,6 +29,7 @@ from labelmix.analysis.frontier import (
 )
 from labelmix.analysis.plots import method_order, plot_frontier, plot_regimes, write_readable
 from labelmix.analysis.regimes import DECISION_RULE, UNDECIDED, decided_regimes
+from labelmix.analysis.regimes import optional_float as _num
 from labelmix.labels.budget import Prices, allocate
 
 DASH = "—"
@@ -424,14 +425,6 @@ def _int(x: Any) -> str:
 
 def _money(v: Any) -> str:
     return f"${float(v):g}"
-
-
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
 
 
 def _count(x: Any) -> int | None:

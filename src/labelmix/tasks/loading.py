@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +125,4 @@ def load_splits(
     is fixed; the seed only draws the partition (see make_splits)."""
     train_like, test_like, notes = load_task_examples(spec, data_dir, FORMAT_SEED)
     splits = make_splits(train_like, test_like, sizes or SplitSizes(), seed)
-    return Splits(
-        weak_train=splits.weak_train,
-        pool=splits.pool,
-        test=splits.test,
-        select=splits.select,
-        notes=tuple(notes) + splits.notes,
-    )
+    return replace(splits, notes=tuple(notes) + splits.notes)
