@@ -6,7 +6,7 @@
 
     # the design comparison: the same runs under each guard setting (probe trainer)
     .venv/bin/python benchmarks/stage_guard.py --compare --tasks sst2,cities \\
-        --data-dir ../shared/data --out runs/stage_guard
+        --data-dir path/to/mirror --out runs/stage_guard
 
 A later stage's guard is three Schedule settings (labelmix.train.loop): `guard` ("own": its
 checkpoints are scored on its own validation labels only, so a stage of fewer than 10 labels
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labelmix.config import PROBE_SCHEDULE
 from labelmix.methods import METHODS
 from labelmix.sweep import Store, SweepConfig, expand, run_sweep
 from labelmix.tasks.splits import SplitSizes
+from labelmix.train.schedule import PROBE_SCHEDULE
 
 BINS = [(1, 9, "1-9"), (10, 14, "10-14"), (15, 100, "15-100"), (101, 10**9, "> 100")]
 SEQUENTIAL = [m for m, spec in METHODS.items() if spec.sources == ("weak", "gold")]

@@ -34,6 +34,33 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["LABELMIX_PROGRESS"] = "0"
 
 
+# The quick tier (`make test-fast`, `-m "not slow"`) leaves these out: the bundled models run
+# end to end, Ray, subprocess CLIs and the bootstrap power studies. `make test` runs everything.
+SLOW_TESTS = {
+    "test_bundled_defaults_known_answer",
+    "test_bundled_smollm2_features",
+    "test_bundled_smollm2_few_shot_ranks_true_above_false",
+    "test_ray_backend_gives_the_local_table",
+    "test_ray_backend_matches_local",
+    "test_cli_sweep_then_report_then_recommend",
+    "test_predict_cli",
+    "test_saved_classifier_reproduces_the_runs_test_scores",
+    "test_readme_library_example_runs_as_written",
+    "test_all_equal_says_mixed_rarely",
+    "test_all_equal_rarely_calls_an_end_either",
+    "test_a_truly_better_mixed_point_is_found",
+    "test_sigkill_halfway_then_resume",
+}
+SLOW_MODULES = {"test_tasks_shared_data.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        name = getattr(item, "originalname", None) or item.name
+        if name in SLOW_TESTS or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _OWN_CACHE_DIR
     if _OWN_CACHE_DIR is not None:

@@ -51,7 +51,7 @@ def fake_run(config: RunConfig) -> dict[str, Any]:
         "n_weak": alloc.n_weak,
         "n_gold": alloc.n_gold,
         "spent": spent,
-        "weak_frac": alloc.n_weak * config.weak_cost / spent,
+        "weak_share_spent": alloc.n_weak * config.weak_cost / spent,
         "accuracy": round(accuracy + jitter, 6),
         "auroc": round(min(1.0, accuracy + 0.05 + jitter), 6),
         "accuracy_threshold": "log-odds > 0",

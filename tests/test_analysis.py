@@ -27,9 +27,9 @@ from labelmix.analysis import (
     regimes_by_budget,
     write_report,
 )
-from labelmix.analysis.metrics import pack_correct
 from labelmix.analysis.regimes import DECISION_RULE, decided_regimes
 from labelmix.labels.budget import Prices, allocate
+from labelmix.metrics import pack_correct
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -88,7 +88,7 @@ def test_pareto_frontier_rejects_mismatched_lengths() -> None:
 # ---------------------------------------------------------------- aggregates
 
 
-def _row(method, budget, gold_frac, seed, acc, weak_frac, spent, status="ok", **kw) -> dict:
+def _row(method, budget, gold_frac, seed, acc, weak_share_spent, spent, status="ok", **kw) -> dict:
     return dict(
         task="t",
         method=method,
@@ -102,7 +102,7 @@ def _row(method, budget, gold_frac, seed, acc, weak_frac, spent, status="ok", **
         n_weak=0,
         n_gold=0,
         spent=spent,
-        weak_frac=weak_frac,
+        weak_share_spent=weak_share_spent,
         accuracy=acc,
         auroc=acc,
         accuracy_threshold="0",
@@ -136,7 +136,7 @@ def test_aggregate_points_exact(hand_df: pd.DataFrame) -> None:
     assert a["accuracy"] == pytest.approx(0.75)
     assert a["accuracy_sd"] == pytest.approx(math.sqrt(0.005))  # ddof=1 of (0.70, 0.80)
     assert a["n_seeds"] == 2
-    assert a["weak_frac"] == pytest.approx(0.8)
+    assert a["weak_share_spent"] == pytest.approx(0.8)
     assert a["spent"] == pytest.approx(9.5)
     b = agg.loc[("A", 10.0, 0.5)]  # the failed 0.99 run is left out
     assert b["accuracy"] == pytest.approx(0.79)
@@ -153,14 +153,14 @@ def test_best_within_budget_exact(hand_df: pd.DataFrame) -> None:
     a10 = best.loc[("A", 10.0)]
     assert a10["accuracy"] == pytest.approx(0.79)
     assert a10["gold_frac"] == pytest.approx(0.5)
-    assert a10["weak_frac"] == pytest.approx(0.5)
+    assert a10["weak_share_spent"] == pytest.approx(0.5)
     assert a10["accuracy_sd"] == pytest.approx(math.sqrt(0.0002))
     a20 = best.loc[("A", 20.0)]
     assert a20["accuracy"] == pytest.approx(0.90)
     assert math.isnan(a20["accuracy_sd"])
     b10 = best.loc[("B", 10.0)]
     assert b10["accuracy"] == pytest.approx(0.66)
-    assert b10["weak_frac"] == pytest.approx(1.0)
+    assert b10["weak_share_spent"] == pytest.approx(1.0)
     assert best.loc[("C", 10.0)]["gold_frac"] == pytest.approx(0.1)  # tie: smallest gold_frac
     assert len(best) == 4
 
@@ -218,7 +218,7 @@ def test_aggregate_points_names_missing_columns() -> None:
 
 
 def _pts(*rows: tuple[float, float]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["weak_frac", "accuracy"])
+    return pd.DataFrame(rows, columns=["weak_share_spent", "accuracy"])
 
 
 @pytest.mark.parametrize(
@@ -264,9 +264,9 @@ def test_classify_regime_known_answers(points, tol, expected) -> None:
 
 def test_classify_regime_accepts_records_and_ignores_unplaceable_points() -> None:
     pts = [
-        {"weak_frac": 1.0, "accuracy": 0.6},
-        {"weak_frac": 0.5, "accuracy": 0.7},
-        {"weak_frac": float("nan"), "accuracy": 0.99},  # e.g. a prompt-only method
+        {"weak_share_spent": 1.0, "accuracy": 0.6},
+        {"weak_share_spent": 0.5, "accuracy": 0.7},
+        {"weak_share_spent": float("nan"), "accuracy": 0.99},  # e.g. a prompt-only method
     ]
     assert classify_regime(pts) == MIXED
 
@@ -275,7 +275,7 @@ def test_classify_regime_tol_se() -> None:
     def pts(w_acc: float, sd: float, n: int) -> pd.DataFrame:
         return pd.DataFrame(
             {
-                "weak_frac": [1.0, 0.0, 0.5],
+                "weak_share_spent": [1.0, 0.0, 0.5],
                 "accuracy": [w_acc, 0.70, 0.81],
                 "accuracy_sd": [0.0, 0.0, sd],
                 "n_seeds": [4, 4, n],
@@ -390,7 +390,7 @@ def synthetic_runs(
                 n_weak=a.n_weak,
                 n_gold=a.n_gold,
                 spent=spent,
-                weak_frac=w,
+                weak_share_spent=w,
                 accuracy=acc,
                 selection_accuracy=acc,
                 test_correct=pack_correct(np.ones(N_TEST), np.where(correct, 1.0, -1.0)),

@@ -2,9 +2,10 @@
 
 import pytest
 
-from labelmix.config import RunConfig, Schedule
+from labelmix.config import RunConfig
 from labelmix.errors import BudgetError, ConfigError
 from labelmix.methods import METHODS, get_method
+from labelmix.train.schedule import Schedule
 
 
 def test_every_paper_method_is_defined():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from labelmix.config import Schedule
 from labelmix.train.loop import lr_factor, train_stage
+from labelmix.train.schedule import Schedule
 
 
 class LinearLearner:

@@ -23,7 +23,7 @@ import torch
 import labelmix.models.loading as loading
 from labelmix.errors import ConfigError
 from labelmix.models.features import FeatureExtractor, default_layer, truncate_layers
-from labelmix.models.icl import PromptScorer, build_prompt, format_shot
+from labelmix.models.icl import PromptScorer
 from labelmix.models.loading import (
     BUNDLED,
     ModelRef,
@@ -36,6 +36,7 @@ from labelmix.models.loading import (
     resolve_model,
 )
 from labelmix.models.lora import LORA_TARGETS, LoraLearner, lora_targets
+from labelmix.prompts import build_prompt, format_shot
 
 TEXTS = [
     "The city of Paris is in France.",

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelmix.analysis.metrics import pack_correct, unpack_correct
 from labelmix.analysis.regimes import (
     DECISION_RULE,
     MIXED,
@@ -21,6 +20,7 @@ from labelmix.analysis.regimes import (
     seed_inflation,
     side_probabilities,
 )
+from labelmix.metrics import pack_correct, unpack_correct
 
 MIXED_METHODS = ("seq_sft", "seq_sft_logconf", "seq_sft_active")
 GOLD_FRACS = (0.8, 0.6, 0.4, 0.2, 0.05)
@@ -62,7 +62,7 @@ def synthetic_budget(
                     method=method,
                     gold_frac=gf,
                     seed=s,
-                    weak_frac=w,
+                    weak_share_spent=w,
                     accuracy=float(correct.mean()),
                     selection_accuracy=float(np.clip(truth + rng.normal(0, sd), 0, 1)),
                     test_correct=pack_correct(y, np.where(correct, 1.0, -1.0)),

@@ -6,9 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from labelmix.config import RunConfig, Schedule
+from labelmix.config import RunConfig
+from labelmix.result import RunResult
 from labelmix.run import execute_run
 from labelmix.tasks.splits import SplitSizes
+from labelmix.train.schedule import Schedule
 
 SMALL = SplitSizes(weak_train=60, pool=240, test=100, select=60)
 FAST = Schedule(example_passes=300, batch_size=16, warmup_steps=2, lr=1e-2, max_steps=40)
@@ -58,6 +60,7 @@ def test_every_trained_method_spends_exactly_its_allocation(tiny_llama, method, 
     assert r["accuracy_threshold"].startswith("log-odds > 0")
     assert r["config"]["method"] == method
     json.dumps(r)  # JSON-able
+    assert RunResult.from_dict(r).extra == {}  # every field the run writes is declared once
 
 
 def test_same_seed_same_result_and_other_seed_differs(tiny_llama):
@@ -126,7 +129,7 @@ def test_selection_split_per_example_results_and_seeded_draws(tiny_llama):
     """A run scores the selection split beside test, keeps which test examples it got right
     (paired comparisons need them), and each seed draws its own splits unless data_seed fixes
     them."""
-    from labelmix.analysis.metrics import unpack_correct
+    from labelmix.metrics import unpack_correct
     from labelmix.run import cached_splits
 
     c = cfg(tiny_llama, method="seq_sft")

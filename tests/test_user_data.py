@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelmix.classifier import SavedClassifier
-from labelmix.config import RunConfig, Schedule
+from labelmix.classifier import Classifier
+from labelmix.config import RunConfig
 from labelmix.errors import ConfigError, DataError
 from labelmix.run import cached_splits, execute_run
 from labelmix.tasks import get_task, load_splits
 from labelmix.tasks.splits import SplitSizes
+from labelmix.train.schedule import Schedule
 
 SIZES = SplitSizes(weak_train=40, pool=120, test=60)
 FAST = Schedule(example_passes=200, batch_size=16, warmup_steps=2, lr=1e-2, max_steps=20)
@@ -87,9 +88,10 @@ def test_saved_classifier_reproduces_the_runs_test_scores(
         schedule=FAST,
     )
     r = execute_run(cfg, save_to=tmp_path / "clf")
-    clf = SavedClassifier(tmp_path / "clf")
+    clf = Classifier.load(tmp_path / "clf")
     test = cached_splits(task, None, SIZES, 0).test
-    probs, labels = clf.predict([e.text for e in test])
+    probs = clf.predict_proba([e.text for e in test])
+    labels = clf.predict([e.text for e in test])
     y = np.array([e.label for e in test])
     # the saved classifier gives exactly the run's test accuracy
     assert (labels == y).mean() == pytest.approx(r["accuracy"])

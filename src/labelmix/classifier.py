@@ -1,8 +1,9 @@
-"""The trained classifier a run leaves behind: saved to a folder, loaded back, applied to new texts.
+"""The trained classifier a run leaves behind: applied to new texts, saved to a folder, loaded back.
 
 A folder holds `labelmix_classifier.json` (trainer, model, layer, threshold, the few-shot prefix
-bank if the method used one, the run's key) and the weights: `head.safetensors` for the probe
-(linear head plus the feature standardisation), a peft adapter for lora."""
+bank if the method used one, the run's key) and whatever the learner saves of itself:
+`head.safetensors` for the probe (linear head plus the feature standardisation), a peft adapter
+for lora. Each learner owns its save and load; this module only adds the manifest and the prefix."""
 
 from __future__ import annotations
 
@@ -15,105 +16,127 @@ import numpy as np
 
 from labelmix.atomic import atomic_write_json
 from labelmix.errors import ConfigError
+from labelmix.prompts import Prefixer
+from labelmix.tasks.base import Example
 
 MANIFEST = "labelmix_classifier.json"
+THRESHOLD_MEANING = "log-odds > 0 (probability > 0.5)"
+# The model name recorded for a probe trained on a user's own feature array.
+PRECOMPUTED = "precomputed"
 
 
-def save_classifier(
-    folder: Path,
-    learner: Any,
-    trainer: str,
-    model: str,
-    layer: int | None,
-    bank: Sequence[tuple[str, int]],
-    k_shots: int,
-    seed: int,
-    run_key: str,
-) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    if trainer == "probe":
-        from safetensors.torch import save_file
+class Classifier:
+    """A binary classifier: P(label 1) for texts (or, for a probe on precomputed features, for
+    feature rows), and the label at log-odds 0."""
 
-        save_file(
+    def __init__(
+        self,
+        learner: Any,
+        trainer: str,
+        model: str,
+        prefixer: Prefixer | None = None,
+        seed: int = 0,
+        run_key: str = "",
+    ) -> None:
+        if trainer not in ("probe", "lora"):
+            raise ConfigError(f"trainer {trainer!r} leaves no classifier (only probe and lora do)")
+        self.learner = learner
+        self.trainer = trainer
+        self.model = model
+        self.prefixer = prefixer
+        self.seed = seed
+        self.run_key = run_key
+        self.threshold = 0.0
+
+    @property
+    def k_shots(self) -> int:
+        return self.prefixer.k if self.prefixer is not None else 0
+
+    def _inputs(self, texts: Sequence[str]) -> list[str]:
+        if isinstance(texts, str):
+            raise ConfigError("pass a list of texts, not a single string")
+        if self.prefixer is None or self.prefixer.k == 0:
+            return list(texts)
+        return [self.prefixer(Example.make(t, 0)) for t in texts]
+
+    def logits(self, inputs: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Log-odds of label 1. `inputs`: texts, or (probe only) an (n, d) array of features."""
+        if isinstance(inputs, np.ndarray):
+            if self.trainer != "probe":
+                raise ConfigError("a lora classifier scores texts, not feature arrays")
+            if self.k_shots:
+                raise ConfigError("this classifier puts a few-shot prefix on texts: pass texts")
+            return self.learner.predict(self.learner.standardize(inputs))
+        return self.learner.predict(self.learner.encode(self._inputs(inputs)))
+
+    def predict_proba(self, inputs: Sequence[str] | np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(inputs)))
+
+    def predict(self, inputs: Sequence[str] | np.ndarray) -> np.ndarray:
+        return (self.logits(inputs) > self.threshold).astype(int)
+
+    def save(self, folder: Path | str) -> Path:
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"cannot save a classifier to {folder}: it is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        extra = self.learner.save(folder)
+        bank = self.prefixer.bank if self.prefixer is not None else []
+        atomic_write_json(
+            folder / MANIFEST,
             {
-                "weight": learner.head.weight.detach().contiguous(),
-                "bias": learner.head.bias.detach().contiguous(),
-                "mean": learner.mean.contiguous(),
-                "std": learner.std.contiguous(),
+                "trainer": self.trainer,
+                "model": self.model,
+                "layer": extra.get("layer"),
+                "max_length": extra.get("max_length"),
+                "threshold": self.threshold,
+                "threshold_meaning": THRESHOLD_MEANING,
+                "k_shots": self.k_shots,
+                "bank": [[e.text, int(y)] for e, y in bank],
+                "seed": self.seed,
+                "run_key": self.run_key,
             },
-            str(folder / "head.safetensors"),
         )
-        layer = learner.extractor.layer
-    elif trainer == "lora":
-        learner.model.save_pretrained(str(folder / "adapter"))
-    else:
-        raise ConfigError(f"trainer {trainer!r} leaves no classifier to save")
-    atomic_write_json(
-        folder / MANIFEST,
-        {
-            "trainer": trainer,
-            "model": model,
-            "layer": layer,
-            "threshold": 0.0,
-            "threshold_meaning": "log-odds > 0 (probability > 0.5)",
-            "k_shots": k_shots,
-            "bank": [[t, int(y)] for t, y in bank],
-            "seed": seed,
-            "run_key": run_key,
-        },
-    )
-    return folder
+        return folder
 
-
-class SavedClassifier:
-    """Scores new texts with a saved classifier: probability of label 1 and the label."""
-
-    def __init__(self, folder: Path) -> None:
+    @classmethod
+    def load(cls, folder: Path | str) -> Classifier:
+        folder = Path(folder)
         path = folder / MANIFEST
         if not path.is_file():
             raise ConfigError(
                 f"{folder} holds no labelmix classifier ({MANIFEST} missing); "
-                "make one with `labelmix run ... --save-model DIR`"
+                "make one with `labelmix run ... --save-model DIR` or `Classifier.save`"
             )
-        self.folder = folder
-        self.meta = json.loads(path.read_text())
-        self._prefix = None
-        if self.meta["k_shots"]:
-            from labelmix.run import Prefixer
-            from labelmix.tasks.base import Example
+        try:
+            meta = json.loads(path.read_text())
+            trainer, model = meta["trainer"], meta["model"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ConfigError(f"{path} is damaged ({e}); save the classifier again") from None
+        prefixer = None
+        if meta.get("k_shots"):
+            bank = [(Example.make(t, int(y)), int(y)) for t, y in meta["bank"]]
+            prefixer = Prefixer(bank, meta["k_shots"], meta.get("seed", 0))
+        learner = _load_learner(folder, meta)
+        clf = cls(learner, trainer, model, prefixer, meta.get("seed", 0), meta.get("run_key", ""))
+        clf.threshold = float(meta.get("threshold", 0.0))
+        return clf
 
-            bank = [(Example.make(t, int(y)), int(y)) for t, y in self.meta["bank"]]
-            self._prefix = Prefixer(bank, self.meta["k_shots"], self.meta["seed"])
 
-    def _inputs(self, texts: Sequence[str]) -> list[str]:
-        if self._prefix is None:
-            return list(texts)
-        from labelmix.tasks.base import Example
+def _load_learner(folder: Path, meta: dict[str, Any]) -> Any:
+    from labelmix.models.loading import resolve_model
 
-        return [self._prefix(Example.make(t, 0)) for t in texts]
+    if meta["trainer"] == "probe":
+        from labelmix.train.probe import ProbeLearner
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
-        from labelmix.models.loading import resolve_model
-
-        inputs = self._inputs(texts)
-        ref = resolve_model(self.meta["model"])
-        if self.meta["trainer"] == "probe":
-            from safetensors.torch import load_file
-
+        extractor: Any = None
+        if meta["model"] != PRECOMPUTED:
             from labelmix.models.features import FeatureExtractor
 
-            w = load_file(str(self.folder / "head.safetensors"))
-            x = torch.as_tensor(FeatureExtractor(ref, layer=self.meta["layer"]).features(inputs))
-            z = ((x - w["mean"]) / w["std"]) @ w["weight"].T + w["bias"]
-            return z.squeeze(-1).numpy().astype(np.float64)
+            extractor = FeatureExtractor(resolve_model(meta["model"]), layer=meta["layer"])
+        return ProbeLearner.load(folder, extractor)
+    if meta["trainer"] == "lora":
         from labelmix.models.lora import LoraLearner
 
-        learner = LoraLearner(ref, seed=0, adapter_dir=str(self.folder / "adapter"))
-        learner.train_mode(False)
-        return learner.predict(inputs)
-
-    def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        z = self.logits(texts)
-        return 1.0 / (1.0 + np.exp(-z)), (z > self.meta["threshold"]).astype(int)
+        return LoraLearner.load(folder, resolve_model(meta["model"]), meta.get("max_length") or 256)
+    raise ConfigError(f"{folder}: unknown trainer {meta['trainer']!r} in {MANIFEST}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import sys
@@ -39,7 +40,6 @@ PoolSize = Annotated[int, typer.Option("--pool", help="Unlabelled examples a bud
 TestSize = Annotated[
     int, typer.Option("--test", help="Held-out examples for the reported metrics.")
 ]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fail(msg: str) -> None:
@@ -129,8 +129,8 @@ def weak_labels(
     test: TestSize = 1000,
 ) -> None:
     """Train (or load cached) weak labels and report their accuracy and AUROC against gold."""
-    from labelmix.labels.weak import train_weak_labeler
     from labelmix.tasks import get_task, load_splits
+    from labelmix.train.weak_labeler import train_weak_labeler
 
     t0 = time.perf_counter()
     splits = load_splits(get_task(task), _data_dir(data_dir), _sizes(weak_train, pool, test), seed)
@@ -422,9 +422,9 @@ def predict_cmd(
     ] = None,
 ) -> None:
     """Label new texts with a saved classifier: probability of label 1 and the label."""
-    from labelmix.classifier import SavedClassifier
+    from labelmix.classifier import Classifier
 
-    clf = SavedClassifier(classifier)
+    clf = Classifier.load(classifier)
     if not input.is_file():
         _fail(f"input {input} does not exist")
     texts: list[str] = []
@@ -441,7 +441,8 @@ def predict_cmd(
             texts.append(row["text"])
         else:
             texts.append(line)
-    probs, labels = clf.predict(texts)
+    probs = clf.predict_proba(texts)
+    labels = (probs > 0.5).astype(int)
     lines = [
         json.dumps({"text": t, "p_label_1": round(float(p), 6), "label": int(y)})
         for t, p, y in zip(texts, probs, labels, strict=True)
@@ -452,7 +453,7 @@ def predict_cmd(
         from labelmix.atomic import atomic_write_bytes
 
         atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
-        typer.echo(f"{len(lines)} predictions (threshold {clf.meta['threshold_meaning']}): {out}")
+        typer.echo(f"{len(lines)} predictions (label 1 at probability > 0.5): {out}")
 
 
 @app.command("demo")
@@ -465,9 +466,9 @@ def demo_cmd(
     """The main job: a CPU-sized sweep on `cities` with the offline defaults, then the report."""
     from labelmix.sweep import Store, SweepConfig, expand, run_sweep
 
-    config = ROOT / "configs" / "demo.toml"
+    config = Path(str(importlib.resources.files("labelmix") / "data" / "demo.toml"))
     if not config.is_file():
-        _fail(f"{config} is missing; run the demo from a labelmix checkout")
+        _fail(f"{config} is missing: reinstall labelmix (the demo config ships inside it)")
     t0 = time.perf_counter()
     sweep = SweepConfig.load(config, {})
     runs = expand(sweep)

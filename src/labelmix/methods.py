@@ -47,10 +47,20 @@ class StageSpec:
 @dataclass(frozen=True)
 class Method:
     name: str
-    description: str
+    description: str = ""
     stages: tuple[StageSpec, ...] = ()
     shots: int = 0  # k-shot prefix in front of every SFT input, or the prompt of `few_shot`
     prompt_only: bool = False  # few_shot: no training, next-token scoring
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError("a method needs a non-empty name")
+        object.__setattr__(self, "stages", tuple(self.stages))
+        bad = [s for s in self.stages if not isinstance(s, StageSpec)]
+        if bad:
+            raise ConfigError(f"method {self.name!r}: stages must be StageSpec, got {bad[0]!r}")
+        if self.shots < 0:
+            raise ConfigError(f"method {self.name!r}: shots {self.shots} must be >= 0")
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -114,7 +124,25 @@ METHODS: dict[str, Method] = {
 }
 
 
+# Methods a library caller defined in this process (labelmix.api.fit with a Method).
+_REGISTERED: dict[str, Method] = {}
+
+
+def register_method(method: Method) -> None:
+    """Make a custom method (a list of stages) runnable by name in this process. Re-registering
+    the same method is a no-op; a different method under a taken name is an error."""
+    if not method.stages and not method.prompt_only:
+        raise ConfigError(f"method {method.name!r} has no stages: give it at least one StageSpec")
+    known = METHODS.get(method.name) or _REGISTERED.get(method.name)
+    if known is not None and known != method:
+        raise ConfigError(f"method name {method.name!r} is taken; pick another name")
+    if method.name not in METHODS:
+        _REGISTERED[method.name] = method
+
+
 def get_method(name: str) -> Method:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     if name not in METHODS:
         raise ConfigError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
     return METHODS[name]

@@ -11,12 +11,20 @@ import math
 import platform
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labelmix.analysis.metrics import (
+from labelmix.classifier import PRECOMPUTED, Classifier
+from labelmix.config import RunConfig
+from labelmix.errors import BudgetError, ConfigError
+from labelmix.labels.budget import Ledger
+from labelmix.labels.oracle import Oracle
+from labelmix.labels.weak import WeakLabeler
+from labelmix.methods import Method, StageSpec, get_method
+from labelmix.metrics import (
     CI_METHOD,
     accuracy,
     auroc,
@@ -24,20 +32,17 @@ from labelmix.analysis.metrics import (
     pack_correct,
     prior_matching_threshold,
 )
-from labelmix.config import RunConfig
-from labelmix.errors import BudgetError
-from labelmix.labels.budget import Ledger
-from labelmix.labels.oracle import Oracle
-from labelmix.labels.weak import WeakLabeler, train_weak_labeler
-from labelmix.methods import Method, StageSpec, get_method
-from labelmix.models.icl import build_prompt
 from labelmix.paths import data_dir_from_env
+from labelmix.prompts import Prefixer, build_prompt
+from labelmix.result import RunResult
 from labelmix.tasks.base import Example
 from labelmix.tasks.loading import load_splits
 from labelmix.tasks.registry import get_task
 from labelmix.tasks.splits import Splits, SplitSizes
 from labelmix.train import sampling
 from labelmix.train.loop import Learner, StageReport, train_stage
+from labelmix.train.probe import Features
+from labelmix.train.weak_labeler import train_weak_labeler
 
 RAW_THRESHOLD = "log-odds > 0 (probability > 0.5)"
 CALIBRATED_THRESHOLD = (
@@ -90,40 +95,22 @@ def resolved_data_dir(cfg: RunConfig) -> str | None:
 STANDARDIZE_N = 512
 
 
-def make_learner(cfg: RunConfig, fit_texts: Sequence[str]) -> Learner:
-    """A fresh learner for every run, so no state leaks between runs."""
+def make_learner(
+    cfg: RunConfig, fit_texts: Sequence[str], features: Features | None = None
+) -> Learner:
+    """A fresh learner for every run, so no state leaks between runs. `features`: the probe's
+    feature source when not the model's own (a user's precomputed features)."""
     if cfg.trainer == "probe":
         from labelmix.train.probe import ProbeLearner
 
-        return ProbeLearner(cached_extractor(cfg.model, cfg.layer), fit_texts, cfg.seed)
+        source = features if features is not None else cached_extractor(cfg.model, cfg.layer)
+        return ProbeLearner(source, fit_texts, cfg.seed)
     from labelmix.models.loading import resolve_model
     from labelmix.models.lora import LoraLearner
 
     return LoraLearner(
         resolve_model(cfg.model), cfg.seed, rank=cfg.lora_rank, max_length=cfg.max_length
     )
-
-
-# ---- few-shot prefixes ----
-
-
-class Prefixer:
-    """Puts a k-shot prefix in front of an input. The demonstrations are drawn, per input, from a
-    bank of labelled examples with an rng keyed by (seed, example id): the same input gets the
-    same prefix in training, validation and test, and across allocations that share the bank."""
-
-    def __init__(self, bank: list[tuple[Example, int]], k: int, seed: int) -> None:
-        self.bank = bank
-        self.k = k
-        self.seed = seed
-
-    def __call__(self, ex: Example) -> str:
-        if self.k == 0:
-            return ex.text
-        choices = [b for b in self.bank if b[0].id != ex.id]
-        rng = np.random.default_rng([self.seed, int(ex.id[:12], 16)])
-        pick = rng.choice(len(choices), size=self.k, replace=False)
-        return build_prompt([(choices[i][0].text, choices[i][1]) for i in pick], ex.text)
 
 
 # ---- the run ----
@@ -169,17 +156,46 @@ def _versions() -> dict[str, str]:
     return out
 
 
+@dataclass
+class RunOutput:
+    """A run's JSON-able record and, for methods that train, the classifier it leaves behind."""
+
+    record: dict[str, Any]
+    classifier: Classifier | None
+
+
 def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
     """Run one configuration end to end and return its JSON-able result; with `save_to`, also
     save the trained classifier there (see labelmix.classifier)."""
+    out = run_config(cfg)
+    if save_to is not None:
+        if out.classifier is None:
+            raise ConfigError(f"{cfg.method} trains nothing, so there is no classifier to save")
+        out.classifier.save(save_to)
+        out.record["saved_classifier"] = str(save_to)
+    return out.record
+
+
+def run_config(
+    cfg: RunConfig,
+    *,
+    splits: Splits | None = None,
+    weak: WeakLabeler | None = None,
+    features: Features | None = None,
+) -> RunOutput:
+    """One run from a configuration. By default the task's splits, the weak labeler and the
+    features all come from the names in `cfg`; a library caller may pass its own instead (its own
+    data already split, its own weak labels, precomputed features)."""
     t0 = time.perf_counter()
     method = get_method(cfg.method)
     data_dir = resolved_data_dir(cfg)
-    splits = cached_splits(cfg.task, data_dir, cfg.split_sizes, cfg.split_seed)
-    weak_cached = cached_weak_labeler(
-        cfg.task, data_dir, cfg.split_sizes, cfg.split_seed, cfg.weak_model
-    )
-    weak = weak_cached.priced(cfg.weak_cost)
+    if splits is None:
+        splits = cached_splits(cfg.task, data_dir, cfg.split_sizes, cfg.split_seed)
+    if weak is None:
+        weak = cached_weak_labeler(
+            cfg.task, data_dir, cfg.split_sizes, cfg.split_seed, cfg.weak_model
+        )
+    weak = weak.priced(cfg.weak_cost)
     oracle = Oracle.from_examples(splits.pool, cfg.gold_cost)  # labels are bought from the pool
     ledger = Ledger(cfg.budget)
     alloc = cfg.allocation()
@@ -193,6 +209,7 @@ def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
 
     notes: list[str] = list(splits.notes)
     stage_reports: list[dict[str, Any]] = []
+    classifier: Classifier | None = None
     if method.prompt_only:
         logits, sel_logits, extra = _few_shot(
             cfg, method, pool, test, select, order, oracle, ledger
@@ -212,8 +229,20 @@ def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
         extra["raw_accuracy_ci_high"] = metrics_raw["accuracy_ci_high"]
         threshold_desc = CALIBRATED_THRESHOLD
     else:
-        logits, sel_logits, stage_reports, extra = _train_stages(
-            cfg, method, pool, test, select, order, weak, oracle, ledger, alloc, rng, notes, save_to
+        logits, sel_logits, stage_reports, extra, classifier = _train_stages(
+            cfg,
+            method,
+            pool,
+            test,
+            select,
+            order,
+            weak,
+            oracle,
+            ledger,
+            alloc,
+            rng,
+            notes,
+            features,
         )
         threshold = 0.0
         metrics = _evaluate(y_test, logits, threshold, cfg.seed)
@@ -243,7 +272,7 @@ def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
         "alloc_n_weak": alloc.n_weak,
         "alloc_n_gold": alloc.n_gold,
         **summary,
-        "weak_frac": spent_weak / spent if spent > 0 else float("nan"),
+        "weak_share_spent": spent_weak / spent if spent > 0 else float("nan"),
         **metrics,
         "accuracy_threshold": threshold_desc,
         "threshold_value": threshold,
@@ -262,7 +291,7 @@ def execute_run(cfg: RunConfig, save_to: Path | None = None) -> dict[str, Any]:
         "versions": _versions(),
         **extra,
     }
-    return result
+    return RunOutput(RunResult.from_dict(result).to_dict(), classifier)
 
 
 def _few_shot(
@@ -306,8 +335,8 @@ def _train_stages(
     alloc: Any,
     rng: np.random.Generator,
     notes: list[str],
-    save_to: Path | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any]]:
+    features: Features | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any], Classifier]:
     sizes = {"weak": alloc.n_weak, "gold": alloc.n_gold}
     wanted = sum(sizes[s.source] for s in method.stages)
     pool_limited = wanted > len(pool)
@@ -335,7 +364,7 @@ def _train_stages(
     prefixer = _make_prefixer(cfg, method, pool, chosen, weak)
     test_inputs = [prefixer(e) for e in test]
     select_inputs = [prefixer(e) for e in select]
-    learner = make_learner(cfg, [prefixer(pool[i]) for i in order[:STANDARDIZE_N]])
+    learner = make_learner(cfg, [prefixer(pool[i]) for i in order[:STANDARDIZE_N]], features)
     schedule = cfg.effective_schedule()
     optimizer = None
     reports: list[dict[str, Any]] = []
@@ -394,22 +423,9 @@ def _train_stages(
         "prefix_bank": len(prefixer.bank) if cfg.k_shots else 0,
         "pool_limited": pool_limited,
     }
-    if save_to is not None:
-        from labelmix.classifier import save_classifier
-
-        save_classifier(
-            save_to,
-            learner,
-            cfg.trainer,
-            cfg.model,
-            cfg.layer,
-            [(e.text, y) for e, y in prefixer.bank],
-            cfg.k_shots,
-            cfg.seed,
-            cfg.key(),
-        )
-        extra["saved_classifier"] = str(save_to)
-    return logits, sel_logits, reports, extra
+    model = cfg.model if features is None else PRECOMPUTED
+    classifier = Classifier(learner, cfg.trainer, model, prefixer, cfg.seed, cfg.key())
+    return logits, sel_logits, reports, extra, classifier
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ BEST_BY: tuple[str, ...] = ("task", "method", "budget", "weak_cost")
 # Columns averaged over seeds next to accuracy, when the run table has them.
 _MEAN_COLUMNS: tuple[str, ...] = (
     "selection_accuracy",
-    "weak_frac",
+    "weak_share_spent",
     "spent",
     "auroc",
     "n_weak",
@@ -79,7 +79,7 @@ def aggregate_points(df: pd.DataFrame, by: Sequence[str] = DEFAULT_BY) -> pd.Dat
     """Mean-over-seeds points: one row per `by` group of successful runs.
 
     Columns: `by`, accuracy (mean), accuracy_sd (over seeds, ddof=1, NaN for one seed), n_seeds,
-    and the mean of weak_frac, spent (and auroc, n_weak, n_gold, gold_frac) where present.
+    and the mean of weak_share_spent, spent (and auroc, n_weak, n_gold, gold_frac) where present.
     Failed runs are left out here so that no caller can average them in by accident.
     """
     keys = list(by)
@@ -113,8 +113,8 @@ def best_within_budget(
     chosen well: the paper's table. The gold fraction with the best mean selection-split
     accuracy is chosen (`choice_column`), and its mean test accuracy is reported, so the table
     is not the best of several noisy test scores. Returns `by`, `over` (the chosen gold
-    fraction), accuracy (test), selection_accuracy, accuracy_sd, n_seeds, weak_frac, spent (and
-    the other means). Ties go to the smallest `over` value.
+    fraction), accuracy (test), selection_accuracy, accuracy_sd, n_seeds, weak_share_spent,
+    spent (and the other means). Ties go to the smallest `over` value.
     """
     keys = list(by)
     points = aggregate_points(df, by=[*keys, over])

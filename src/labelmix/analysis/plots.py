@@ -53,13 +53,13 @@ def method_styles(methods: Iterable[str]) -> dict[str, tuple[tuple[float, ...], 
 
 def regime_method(runs: pd.DataFrame) -> str | None:
     """The method whose curve the regime figure draws: seq_sft if present, else the first trained
-    method with mixed points (0 < weak_frac < 1), else the first trained method."""
+    method with mixed points (0 < weak_share_spent < 1), else the first trained method."""
     methods = method_order(runs["method"].unique()) if not runs.empty else []
     if "seq_sft" in methods:
         return "seq_sft"
     trained = [m for m in methods if not (m in METHODS and METHODS[m].prompt_only)]
     for m in trained:
-        w = runs.loc[runs["method"] == m, "weak_frac"].astype(float)
+        w = runs.loc[runs["method"] == m, "weak_share_spent"].astype(float)
         if ((w > 1e-9) & (w < 1 - 1e-9)).any():
             return m
     return trained[0] if trained else None
@@ -161,18 +161,18 @@ def _regime_panel(ax: Axes, key: tuple, sub: pd.DataFrame) -> None:
         line = at_b[at_b["method"] == method]
         ends = []
         for end_method, end_w in (("gold_only", 0.0), ("weak_only", 1.0)):
-            have = np.isclose(line["weak_frac"].astype(float), end_w, atol=1e-9).any()
+            have = np.isclose(line["weak_share_spent"].astype(float), end_w, atol=1e-9).any()
             extra = at_b[at_b["method"] == end_method]
             if not have and not extra.empty and method != end_method:
                 ends.append(extra)
         borrowed |= bool(ends)
-        line = pd.concat([line, *ends]).dropna(subset=["weak_frac"])
+        line = pd.concat([line, *ends]).dropna(subset=["weak_share_spent"])
         if line.empty:
             continue
-        line = line.sort_values("weak_frac")
+        line = line.sort_values("weak_share_spent")
         colour = cmap(j / max(len(budgets) - 1, 1) * 0.9)
         ax.errorbar(
-            line["weak_frac"].astype(float),
+            line["weak_share_spent"].astype(float),
             line["accuracy"].astype(float),
             yerr=line["accuracy_sd"].astype(float).fillna(0.0),
             color=colour,

@@ -28,12 +28,13 @@ N_BOOT = 2000
 
 DECISION_RULE = (
     "At one budget, the runs are grouped into configurations (method, gold fraction); W is the "
-    "all-weak configuration (weak_frac = 1), G the all-gold one (weak_frac = 0) and M the mixed "
-    "one (0 < weak_frac < 1) with the best mean accuracy on the selection split (labelled data "
-    "disjoint from the pool and from test), so the choice never sees a test label. Their test "
-    "results are then compared, paired, by a bootstrap that resamples seeds (deviations between "
-    "seeds inflated by sqrt(n/(n-1)) * t(0.95, n-1) / z(0.95), so that a few seeds do not look "
-    "surer than a t-test over them would) and test examples within each seed. The budget is 'mixed' when M beats both W and G in at "
+    "all-weak configuration (every dollar spent on weak labels), G the all-gold one (none) and M "
+    "the mixed one with the best mean accuracy on the selection split (labelled data disjoint "
+    "from the pool and from test), so the choice never sees a test label. Their test results are "
+    "then compared, paired, by a bootstrap that resamples seeds (deviations between seeds "
+    "inflated by sqrt(n/(n-1)) * t(0.95, n-1) / z(0.95), so that a few seeds do not look surer "
+    "than a t-test over them would) and test examples within each seed. The budget is 'mixed' "
+    "when M beats both W and G in at "
     f"least {LEVEL:g} of the resamples; otherwise 'quantity-dominant' when W >= G in at least "
     f"{LEVEL:g} of them, 'quality-dominant' when G > W in at least {LEVEL:g}; otherwise "
     "'undecided'. A mix has to prove itself; without that evidence the budget belongs to the end "
@@ -42,15 +43,16 @@ DECISION_RULE = (
 
 RULE = (
     "At one budget, over the mean-over-seeds accuracy of every (method, gold fraction) point, "
-    "let W be the best all-weak point (weak_frac = 1), G the best all-gold point (weak_frac = 0) "
-    "and M the best mixed point (0 < weak_frac < 1). The regime is 'mixed' when M beats both W "
+    "let W be the best all-weak point (weak share of dollars spent 1), G the best all-gold point "
+    "(weak share 0) and M the best mixed point (0 < weak share < 1). The regime is 'mixed' when "
+    "M beats both W "
     "and G by more than tol; otherwise 'quantity-dominant' if W >= G, else 'quality-dominant'. "
     "A side with no point does not compete; if only one kind of point exists, its regime is "
     "returned. tol is a number of accuracy points (default 0), or 'se': the standard error over "
     "seeds of M's mean (sd / sqrt(n_seeds); 0 for a single seed)."
 )
 
-# weak_frac is a ratio of dollar sums: allow rounding error at the two ends.
+# weak_share_spent is a ratio of dollar sums: allow rounding error at the two ends.
 _END_ATOL = 1e-9
 
 Tol = float | str
@@ -59,18 +61,20 @@ Tol = float | str
 def regime_detail(points: pd.DataFrame | Iterable[Mapping[str, Any]], tol: Tol = 0.0) -> dict:
     """The regime with its evidence: W, G, M (accuracy and row), the tolerance used and the margin.
 
-    `points` holds one row per (method, gold_frac) at one budget with columns weak_frac and
+    `points` holds one row per (method, gold_frac) at one budget with columns weak_share_spent and
     accuracy (mean over seeds); tol='se' also needs accuracy_sd and n_seeds. Points with an
-    unknown weak_frac (NaN) cannot be placed and are left out.
+    unknown weak_share_spent (NaN) cannot be placed and are left out.
     """
     pts = points if isinstance(points, pd.DataFrame) else pd.DataFrame(list(points))
-    _require(pts, ["weak_frac", "accuracy"])
-    w = pd.to_numeric(pts["weak_frac"], errors="coerce")
+    _require(pts, ["weak_share_spent", "accuracy"])
+    w = pd.to_numeric(pts["weak_share_spent"], errors="coerce")
     acc = pd.to_numeric(pts["accuracy"], errors="coerce")
     pts = pts[w.notna() & acc.notna()].reset_index(drop=True)
     if pts.empty:
-        raise ValueError("no points with a weak_frac and an accuracy: cannot classify a regime")
-    w = pts["weak_frac"].astype(float).to_numpy()
+        raise ValueError(
+            "no points with a weak_share_spent and an accuracy: cannot classify a regime"
+        )
+    w = pts["weak_share_spent"].astype(float).to_numpy()
     is_weak = np.isclose(w, 1.0, rtol=0.0, atol=_END_ATOL)
     is_gold = np.isclose(w, 0.0, rtol=0.0, atol=_END_ATOL)
     is_mixed = ~(is_weak | is_gold)
@@ -112,8 +116,9 @@ def classify_regime(points: pd.DataFrame | Iterable[Mapping[str, Any]], tol: Tol
     """The regime at one budget: 'quantity-dominant', 'mixed' or 'quality-dominant' (`RULE`).
 
     Over mean-over-seeds points (one per method and gold fraction): W = best all-weak point
-    (weak_frac == 1), G = best all-gold point (weak_frac == 0), M = best mixed point. 'mixed' when
-    M beats both W and G by more than `tol`; otherwise 'quantity-dominant' if W >= G, else
+    (weak_share_spent == 1), G = best all-gold point (weak_share_spent == 0), M = best mixed
+    point. 'mixed' when M beats both W and G by more than `tol`; otherwise 'quantity-dominant'
+    if W >= G, else
     'quality-dominant'. An absent side does not compete; one kind alone gives its own regime.
     tol='se' uses the standard error of M's mean (0 for one seed). The margin is there so that
     seed noise alone does not make a budget 'mixed'; W == G goes to quantity (cheap labels do as
@@ -132,7 +137,7 @@ def regimes_by_budget(
 
     Points are (method, gold_frac) means over seeds of the successful runs (all methods, or only
     `methods`). One row per (by..., budget): regime, best_weak / best_gold / best_mixed accuracy,
-    the method of each, the mixed point's weak_frac and gold_frac, margin (M minus the best
+    the method of each, the mixed point's weak_share_spent and gold_frac, margin (M minus the best
     present side) and the tol used.
     """
     keys = list(by)
@@ -155,7 +160,7 @@ def regimes_by_budget(
             gold_method=_get(d["gold_point"], "method"),
             best_mixed=d["best_mixed"],
             mixed_method=_get(d["mixed_point"], "method"),
-            mixed_weak_frac=_get(d["mixed_point"], "weak_frac"),
+            mixed_weak_frac=_get(d["mixed_point"], "weak_share_spent"),
             mixed_gold_frac=_get(d["mixed_point"], "gold_frac"),
             margin=d["margin"],
             tol=d["tol"],
@@ -191,10 +196,10 @@ def _get(row: pd.Series | None, col: str) -> Any:
 # ---------------------------------------------------------------- the decision by significance
 
 
-def _side_masks(weak_frac: np.ndarray) -> dict[str, np.ndarray]:
-    is_weak = np.isclose(weak_frac, 1.0, rtol=0.0, atol=_END_ATOL)
-    is_gold = np.isclose(weak_frac, 0.0, rtol=0.0, atol=_END_ATOL)
-    return {"W": is_weak, "G": is_gold, "M": ~(is_weak | is_gold) & ~np.isnan(weak_frac)}
+def _side_masks(weak_share_spent: np.ndarray) -> dict[str, np.ndarray]:
+    is_weak = np.isclose(weak_share_spent, 1.0, rtol=0.0, atol=_END_ATOL)
+    is_gold = np.isclose(weak_share_spent, 0.0, rtol=0.0, atol=_END_ATOL)
+    return {"W": is_weak, "G": is_gold, "M": ~(is_weak | is_gold) & ~np.isnan(weak_share_spent)}
 
 
 # One-sided 95% quantiles of Student's t by degrees of freedom (n_seeds - 1), and of the normal.
@@ -279,19 +284,19 @@ def decide_regime(
     """The regime at one budget by `DECISION_RULE`, with its evidence.
 
     `runs`: the successful runs at one budget (one task, one weak cost), with columns method,
-    gold_frac, seed, weak_frac, accuracy, and for a decision also selection_accuracy,
+    gold_frac, seed, weak_share_spent, accuracy, and for a decision also selection_accuracy,
     test_correct (metrics.pack_correct) and n_test. Returns regime (or 'undecided'), the three
     probabilities, the chosen configuration of each side with its selection and test means,
     the seeds compared, and which column chose.
     """
-    from labelmix.analysis.metrics import unpack_correct
+    from labelmix.metrics import unpack_correct
 
-    runs = runs[pd.to_numeric(runs["weak_frac"], errors="coerce").notna()]
+    runs = runs[pd.to_numeric(runs["weak_share_spent"], errors="coerce").notna()]
     if runs.empty:
-        raise ValueError("no runs with a weak_frac: cannot classify a regime")
+        raise ValueError("no runs with a weak_share_spent: cannot classify a regime")
     metric = choice_column(runs)
     points = aggregate_points(runs, by=("method", "gold_frac"))
-    masks = _side_masks(points["weak_frac"].astype(float).to_numpy())
+    masks = _side_masks(points["weak_share_spent"].astype(float).to_numpy())
     chosen: dict[str, pd.Series] = {}
     for side, mask in masks.items():
         sub = points[mask]
@@ -355,7 +360,7 @@ def decided_regimes(
     runs = successful_runs(df)
     if methods is not None:
         runs = runs[runs["method"].isin(list(methods))]
-    runs = runs[pd.to_numeric(runs["weak_frac"], errors="coerce").notna()]
+    runs = runs[pd.to_numeric(runs["weak_share_spent"], errors="coerce").notna()]
     rows = []
     for key, sub in runs.groupby([*keys, "budget"], dropna=False, sort=True):
         d = decide_regime(sub, level=level, n_boot=n_boot)

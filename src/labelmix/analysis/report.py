@@ -56,7 +56,9 @@ def write_report(
     frontier point, recipe, each regime's sides) is made on the selection split and scored on
     the test split; regimes are decided by `DECISION_RULE`.
     """
-    _require(df, ["task", "method", "budget", "weak_cost", "gold_frac", "weak_frac", "accuracy"])
+    _require(
+        df, ["task", "method", "budget", "weak_cost", "gold_frac", "weak_share_spent", "accuracy"]
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     all_runs = _separate_settings(df)
@@ -147,7 +149,7 @@ def recommend(
         "selection_accuracy": _num(best.get("selection_accuracy")),
         "chosen_on": chosen_on_text(metric),
         "n_seeds": int(best["n_seeds"]),
-        "weak_frac": _num(best.get("weak_frac")),
+        "weak_share_spent": _num(best.get("weak_share_spent")),
         "spent": _num(best.get("spent")),
     }
     for k in ("model", "trainer"):
@@ -195,7 +197,7 @@ def _best_blocks(runs: pd.DataFrame) -> list[Block]:
                     cells.append(NA)
                     continue
                 r = hit.iloc[0]
-                text = f"{_acc(r['accuracy'], r['accuracy_sd'])} (w={_frac(r.get('weak_frac'))})"
+                text = f"{_acc(r['accuracy'], r['accuracy_sd'])} (w={_frac(r.get('weak_share_spent'))})"
                 text += " †" if bool(r.get("pool_limited", False)) else ""
                 cells.append((text, bool(np.isclose(r[metric], top[r["budget"]]))))
             rows.append(cells)
@@ -269,7 +271,7 @@ def _frontier_blocks(runs: pd.DataFrame) -> list[Block]:
                 _money(r["budget"]),
                 str(r["method"]),
                 _frac(r["gold_frac"]),
-                _frac(r.get("weak_frac")),
+                _frac(r.get("weak_share_spent")),
                 _acc(r["accuracy"], r["accuracy_sd"]),
             ]
             for _, r in sub.iterrows()

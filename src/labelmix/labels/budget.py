@@ -105,9 +105,6 @@ class Ledger:
     def remaining(self) -> float:
         return self.budget - self.spent
 
-    def owns(self, source: str, example_id: str) -> bool:
-        return (source, example_id) in self._owned
-
     def charge(self, source: str, ids: Sequence[str], price: float, purpose: str) -> None:
         new = [i for i in dict.fromkeys(ids) if (source, i) not in self._owned]
         cost = len(new) * price

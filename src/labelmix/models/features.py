@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from labelmix.cache import VectorCache
+from labelmix.errors import ConfigError
 from labelmix.models.loading import ModelRef, load_tokenizer, model_kind, pick_device
 from labelmix.paths import cache_dir
 from labelmix.progress import progress
@@ -47,8 +48,6 @@ class FeatureExtractor:
         n_layers = AutoConfig.from_pretrained(ref.location).num_hidden_layers
         self.layer = default_layer(n_layers, self.kind) if layer is None else layer
         if not -n_layers - 1 <= self.layer <= n_layers:
-            from labelmix.errors import ConfigError
-
             raise ConfigError(f"layer {self.layer} outside 0..{n_layers} for model {ref.name}")
         self.folder = cache_dir() / "features" / ref.cache_key / f"{self.pooling}-L{self.layer}"
         self.cache = VectorCache(self.folder)
@@ -116,6 +115,38 @@ class FeatureExtractor:
             )
             self.cache.put(missing, x)
         return self.cache.get(hashes)
+
+
+class FeatureTable:
+    """A user's own precomputed features, one row per text: the probe trains on them as it would on
+    a model's. Texts outside the table have no features, and asking for them says so."""
+
+    layer: int | None = None
+
+    def __init__(self, texts: Sequence[str], features: np.ndarray, name: str = "precomputed"):
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[0] != len(texts):
+            raise ConfigError(
+                f"features must be a 2-D array with one row per text: got shape {x.shape} "
+                f"for {len(texts)} texts"
+            )
+        if not np.isfinite(x).all():
+            raise ConfigError("features hold NaN or infinite values; clean or impute them first")
+        self.name = name
+        self._rows = {t: i for i, t in enumerate(texts)}
+        self._x = x
+
+    def features(self, texts: Sequence[str], desc: str | None = None) -> np.ndarray:
+        missing = [t for t in texts if t not in self._rows]
+        if missing:
+            raise ConfigError(
+                f"{len(missing)} text(s) have no precomputed features, e.g. {missing[0][:60]!r}: "
+                "pass features for every text you score (a classifier trained on precomputed "
+                "features scores feature rows: predict_proba(array))"
+            )
+        if not texts:
+            return np.zeros((0, self._x.shape[1]), np.float32)
+        return self._x[[self._rows[t] for t in texts]]
 
 
 def default_layer(n_layers: int, kind: str) -> int:

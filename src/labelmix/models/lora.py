@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from labelmix.models.loading import ModelRef, load_tokenizer, pick_device
+
+ADAPTER_DIR = "adapter"
 
 # All attention and MLP projections for decoder families (the paper's choice), BERT-style
 # query/value; anything else falls back to every linear layer.
@@ -105,3 +108,14 @@ class LoraLearner:
 
     def train_mode(self, on: bool) -> None:
         self.model.train(on)
+
+    def save(self, folder: Path) -> dict[str, object]:
+        """The adapter and the classification head (peft saves both for SEQ_CLS)."""
+        self.model.save_pretrained(str(folder / ADAPTER_DIR))
+        return {"max_length": self.max_length}
+
+    @classmethod
+    def load(cls, folder: Path, ref: ModelRef, max_length: int = 256) -> LoraLearner:
+        learner = cls(ref, seed=0, max_length=max_length, adapter_dir=str(folder / ADAPTER_DIR))
+        learner.train_mode(False)
+        return learner

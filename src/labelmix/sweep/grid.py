@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from labelmix.config import LORA_SCHEDULE, PROBE_SCHEDULE, TRAINERS, RunConfig, Schedule
+from labelmix.config import TRAINERS, RunConfig
 from labelmix.errors import BudgetError, ConfigError, UnaffordableError
 from labelmix.methods import get_method
 from labelmix.tasks.splits import SplitSizes
+from labelmix.train.schedule import LORA_SCHEDULE, PROBE_SCHEDULE, Schedule
 
 GRID_KEYS = ("tasks", "methods", "budgets", "gold_fracs", "weak_costs", "seeds")
 SCALAR_KEYS = (
@@ -70,8 +71,9 @@ class SweepConfig:
     def __post_init__(self) -> None:
         self._check_lists()
         self._check_scalars()
-        runs = self.runs()  # every run validates itself (RunConfig) ...
-        check_affordable(runs, where=self._where(None))  # ... and must be able to buy its labels
+        # The grid is expanded once, here: every run validates itself (RunConfig) ...
+        object.__setattr__(self, "_expanded", self._expand())
+        check_affordable(self.runs(), where=self._where(None))  # ... and must buy its labels
 
     # -- validation -----------------------------------------------------------------------------
 
@@ -148,12 +150,12 @@ class SweepConfig:
     # -- expansion ------------------------------------------------------------------------------
 
     def runs(self) -> list[RunConfig]:
-        return self._expand()[0]
+        return list(self._expanded[0])  # type: ignore[attr-defined]
 
     def unaffordable(self) -> list[str]:
         """Grid points skipped because the budget cannot pay for the method (e.g. few_shot's 8
         demonstrations at $4), each with the reason."""
-        return self._expand()[1]
+        return list(self._expanded[1])  # type: ignore[attr-defined]
 
     def _expand(self) -> tuple[list[RunConfig], list[str]]:
         """The grid as RunConfigs, deduplicated by key, in a deterministic order (the order of the

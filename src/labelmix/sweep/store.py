@@ -5,6 +5,7 @@ Layout:
     <root>/sweep.json          the sweep configs that wrote into this store (their union)
     <root>/runs/<key>.json     one finished run's result, written atomically (temp + rename)
     <root>/failed/<key>.json   a run that raised: error, traceback, config (retried on resume)
+    <root>/quarantine/         run files of the wrong shape, set aside on read (redone on resume)
     <root>/table.parquet       every finished run, one row each, rebuilt from runs/
     <root>/.lock               held (flock) by the sweep writing into the store
 
@@ -19,12 +20,14 @@ import fcntl
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labelmix.atomic import atomic_write_bytes, atomic_write_json
-from labelmix.errors import DataError, LabelmixError
+from labelmix.errors import DataError, LabelmixError, LabelmixWarning
+from labelmix.result import RunResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +50,7 @@ LEAD_COLUMNS = (
     "n_weak",
     "n_gold",
     "spent",
-    "weak_frac",
+    "weak_share_spent",
     "accuracy",
     "selection_accuracy",
     "auroc",
@@ -153,7 +156,9 @@ class Store:
     # -- reading --------------------------------------------------------------------------------
 
     def done_keys(self) -> set[str]:
-        return {p.stem for p in self.runs_dir.glob("*.json")}
+        """Keys of the runs finished with a valid record; a damaged one is set aside (and so
+        redone by the next sweep)."""
+        return {r["key"] for r in self.results()}
 
     def failed_keys(self) -> set[str]:
         return {p.stem for p in self.failed_dir.glob("*.json")}
@@ -170,8 +175,37 @@ class Store:
             ) from None
 
     def results(self) -> list[dict[str, Any]]:
-        """Every finished run, sorted by key."""
-        return [self._read(p) for p in sorted(self.runs_dir.glob("*.json"))]
+        """Every finished run with a valid record (labelmix.result), sorted by key. A record that
+        is not JSON, has the wrong shape or another run's key is moved to quarantine/ with a
+        warning, so it neither counts as done nor breaks a report."""
+        out = []
+        for path in sorted(self.runs_dir.glob("*.json")):
+            try:
+                record = RunResult.from_dict(self._read(path), where=str(path))
+                if record.key != path.stem:
+                    raise DataError(f"{path}: holds the record of run {record.key!r}")
+            except DataError as e:
+                self._quarantine(path, str(e))
+                continue
+            out.append(record.to_dict())
+        return out
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    def _quarantine(self, path: Path, why: str) -> None:
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine_dir / path.name
+        try:
+            os.replace(path, target)
+        except OSError:
+            target = path  # read-only store: leave it, still not counted
+        warnings.warn(
+            f"{why}; set aside as {target}: the run will be redone by the next sweep",
+            LabelmixWarning,
+            stacklevel=3,
+        )
 
     def failures(self) -> list[dict[str, Any]]:
         return [self._read(p) for p in sorted(self.failed_dir.glob("*.json"))]
@@ -202,7 +236,7 @@ class Store:
             )
         result = {"key": key, **result}
         result.setdefault("config", config.to_dict())
-        return self._record(key, result)
+        return self._record(key, RunResult.from_dict(result, where=f"run {key}").to_dict())
 
     def _record(self, key: str, result: dict[str, Any]) -> Path:
         """Write a finished run atomically and clear any failure an earlier attempt recorded."""

@@ -1,7 +1,7 @@
 """Read a task's rows from the Hugging Face Hub or from a local mirror laid out like the Hub.
 
 Mirror layout: `<data_dir>/<hub id with '/' -> '__'>/<config or 'default'>/<split>.jsonl`, one JSON
-object per line with the Hub's field names (see ../shared/data/README.md)."""
+object per line with the Hub's field names."""
 
 from __future__ import annotations
 

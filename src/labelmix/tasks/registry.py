@@ -24,6 +24,16 @@ def _collect() -> dict[str, TaskSpec]:
 
 
 _TASKS: dict[str, TaskSpec] | None = None
+# Tasks a library caller made in this process (labelmix.api.Task): in-memory data, no file.
+_REGISTERED: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> None:
+    """Make an in-memory task runnable by name in this process. Its name must carry a digest of
+    its data (labelmix.api.Task does): a name is a cache key."""
+    if spec.name in all_tasks():
+        raise ConfigError(f"task name {spec.name!r} is a built-in task; pick another name")
+    _REGISTERED[spec.name] = spec
 
 
 def all_tasks() -> dict[str, TaskSpec]:
@@ -39,6 +49,8 @@ def get_task(name: str) -> TaskSpec:
 
     if name.startswith(PREFIX):
         return file_task(name)
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     tasks = all_tasks()
     if name not in tasks:
         raise ConfigError(

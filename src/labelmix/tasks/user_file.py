@@ -32,7 +32,8 @@ def _rows(path: Path) -> list[dict[str, object]]:
     raise ConfigError(f"task file {path} must end in .jsonl or .csv")
 
 
-def _label(value: object, where: str) -> int:
+def parse_label(value: object, where: str) -> int:
+    """0/1 from a bool, an int, a float or a numeric string; anything else names `where`."""
     if isinstance(value, bool):
         return int(value)
     try:
@@ -58,7 +59,7 @@ def file_task(name: str) -> TaskSpec:
             text = row["text"]
             if not isinstance(text, str) or not text.strip():
                 raise DataError(f"{where}: 'text' must be a non-empty string")
-            out.append(Example.make(text, _label(row["label"], where)))
+            out.append(Example.make(text, parse_label(row["label"], where)))
         return balance(dedupe(out), seed)
 
     return TaskSpec(

@@ -20,11 +20,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from labelmix.analysis.metrics import auroc
-from labelmix.config import Schedule
 from labelmix.errors import TrainingError
+from labelmix.metrics import auroc
 from labelmix.progress import progress
 from labelmix.train.losses import logconf, logconf_weight, xent
+from labelmix.train.schedule import Schedule
 
 
 class Learner(Protocol):

@@ -4,19 +4,32 @@ early stopping as LoRA, orders of magnitude cheaper, so full grids fit on a CPU.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from labelmix.models.features import FeatureExtractor
+from labelmix.errors import ConfigError
+
+HEAD_FILE = "head.safetensors"
+
+
+class Features(Protocol):
+    """What the probe needs of a feature source: a model's frozen features, or a user's own
+    precomputed ones (labelmix.models.features.FeatureTable)."""
+
+    layer: int | None
+
+    def features(self, texts: Sequence[str], desc: str | None = None) -> np.ndarray: ...
 
 
 class ProbeLearner:
     """Features are standardised with statistics of unlabelled texts (`fit_texts`), never of test
     labels; the head is one linear layer with a single log-odds output."""
 
-    def __init__(self, extractor: FeatureExtractor, fit_texts: Sequence[str], seed: int) -> None:
-        self.extractor = extractor
+    def __init__(self, extractor: Features, fit_texts: Sequence[str], seed: int) -> None:
+        self.extractor: Features | None = extractor
         x = extractor.features(fit_texts, desc="features")
         self.mean = torch.as_tensor(x.mean(0))
         self.std = torch.as_tensor(x.std(0) + 1e-6)
@@ -26,8 +39,19 @@ class ProbeLearner:
         torch.nn.init.zeros_(self.head.bias)
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        x = torch.as_tensor(self.extractor.features(texts, desc="features"))
-        return (x - self.mean) / self.std
+        if self.extractor is None:
+            raise ConfigError(
+                "this probe was trained on precomputed features: pass an (n, d) feature array"
+            )
+        return self.standardize(self.extractor.features(texts, desc="features"))
+
+    def standardize(self, x: np.ndarray) -> torch.Tensor:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
+            raise ConfigError(
+                f"features must have shape (n, {self.mean.shape[0]}); got {tuple(x.shape)}"
+            )
+        return (torch.as_tensor(x) - self.mean) / self.std
 
     def forward(self, encoded: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
         return self.head(encoded[torch.as_tensor(idx)]).squeeze(-1)
@@ -47,3 +71,31 @@ class ProbeLearner:
 
     def train_mode(self, on: bool) -> None:
         self.head.train(on)
+
+    def save(self, folder: Path) -> dict[str, object]:
+        """Head and standardisation to `folder`; returns what a manifest needs to load it."""
+        from safetensors.torch import save_file
+
+        save_file(
+            {
+                "weight": self.head.weight.detach().contiguous(),
+                "bias": self.head.bias.detach().contiguous(),
+                "mean": self.mean.contiguous(),
+                "std": self.std.contiguous(),
+            },
+            str(folder / HEAD_FILE),
+        )
+        return {"layer": self.extractor.layer if self.extractor is not None else None}
+
+    @classmethod
+    def load(cls, folder: Path, extractor: Features | None) -> ProbeLearner:
+        from safetensors.torch import load_file
+
+        w = load_file(str(folder / HEAD_FILE))
+        learner = cls.__new__(cls)
+        learner.extractor = extractor
+        learner.mean, learner.std = w["mean"], w["std"]
+        learner.head = torch.nn.Linear(w["weight"].shape[1], 1)
+        learner.head.load_state_dict({"weight": w["weight"], "bias": w["bias"]})
+        learner.train_mode(False)
+        return learner

@@ -1,0 +1,242 @@
+"""The library API: own data in memory, own weak labels (an array or a model), any method (a name
+or a list of stages) and precomputed features, to a fitted classifier, without files.
+
+    import labelmix as lm
+    task = lm.Task.from_records(texts, labels, name="reviews")
+    result = lm.fit("seq_sft", task, budget=64, weak_cost=0.1, gold_frac=0.2)
+    result.accuracy, result.ledger, result.classifier.predict_proba(["a new text"])
+
+A fit is one run of the simulation the sweeps are made of: the task's labelled examples are split
+(weak_train, pool, select, test), labels are bought from the pool within the budget, the method
+trains, and the test split scores the classifier. Nothing here chooses on the test split."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelmix.classifier import Classifier
+from labelmix.config import RunConfig
+from labelmix.errors import ConfigError, DataError
+from labelmix.labels.weak import WeakLabeler
+from labelmix.methods import Method, get_method, register_method
+from labelmix.models.features import FeatureTable
+from labelmix.run import run_config
+from labelmix.tasks.base import Example, TaskSpec, balance, text_id
+from labelmix.tasks.registry import get_task, register_task
+from labelmix.tasks.splits import SplitSizes
+from labelmix.tasks.user_file import parse_label
+from labelmix.train.schedule import Schedule
+
+
+@dataclass(frozen=True)
+class Task:
+    """A binary task: labelled examples that a fit splits and buys labels for. `texts` keeps the
+    caller's order, which weak-label arrays and feature arrays follow."""
+
+    name: str  # the registered name: the caller's name plus a digest of the data
+    texts: tuple[str, ...] = field(repr=False)
+    labels: tuple[int, ...] = field(repr=False)
+
+    @classmethod
+    def from_records(
+        cls, texts: Iterable[str], labels: Iterable[Any], name: str = "my_task"
+    ) -> Task:
+        """Texts and their 0/1 labels. The same text twice with different labels is refused (it
+        would be one example with two truths); exact repeats are kept once."""
+        texts, labels = list(texts), list(labels)
+        if len(texts) != len(labels):
+            raise DataError(f"{len(texts)} texts but {len(labels)} labels: give one label per text")
+        seen: dict[str, int] = {}
+        keep_t: list[str] = []
+        keep_y: list[int] = []
+        conflicts = 0
+        for i, (t, v) in enumerate(zip(texts, labels, strict=True)):
+            if not isinstance(t, str) or not t.strip():
+                raise DataError(f"record {i}: text must be a non-empty string, got {t!r}")
+            y = parse_label(v, f"record {i}")
+            if t in seen:
+                conflicts += seen[t] != y
+                continue
+            seen[t] = y
+            keep_t.append(t)
+            keep_y.append(y)
+        if conflicts:
+            raise DataError(
+                f"{conflicts} text(s) appear with both labels 0 and 1; resolve or drop them first"
+            )
+        if not name or "@" in name:
+            raise ConfigError(f"task name {name!r} must be non-empty and without '@'")
+        digest = hashlib.sha256(
+            "\n".join(f"{text_id(t)}:{y}" for t, y in zip(keep_t, keep_y, strict=True)).encode()
+        ).hexdigest()[:10]
+        task = cls(f"{name}@{digest}", tuple(keep_t), tuple(keep_y))
+        examples = [Example.make(t, y) for t, y in zip(keep_t, keep_y, strict=True)]
+
+        def generate(seed: int) -> list[Example]:
+            return balance(examples, seed)
+
+        register_task(
+            TaskSpec(
+                name=task.name,
+                description=f"{name}: {len(examples)} labelled texts in memory",
+                generator=generate,
+                test_split=None,
+            )
+        )
+        return task
+
+    @classmethod
+    def from_dataset(
+        cls, data: Any, text: str = "text", label: str = "label", name: str = "my_task"
+    ) -> Task:
+        """A `datasets.Dataset`, a pandas DataFrame, or a mapping of columns."""
+        try:
+            texts, labels = list(data[text]), list(data[label])
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(
+                f"cannot read columns {text!r} and {label!r} from {type(data).__name__} ({e}); "
+                "name them with text=... and label=..."
+            ) from None
+        return cls.from_records(texts, labels, name)
+
+    @classmethod
+    def from_name(cls, name: str, data_dir: str | Path | None = None) -> Task:
+        """A built-in task's labelled examples (its training side), as in-memory data."""
+        from labelmix.tasks.loading import FORMAT_SEED, load_task_examples
+
+        where = Path(data_dir) if data_dir else None
+        examples, _, _ = load_task_examples(get_task(name), where, FORMAT_SEED)
+        return cls.from_records([e.text for e in examples], [e.label for e in examples], name)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Task:
+        """A .jsonl or .csv with `text` and `label` fields (the `file:` task of the CLI)."""
+        spec = get_task(f"file:{path}")
+        assert spec.generator is not None
+        examples = spec.generator(0)
+        return cls.from_records(
+            [e.text for e in examples], [e.label for e in examples], Path(path).stem
+        )
+
+
+@dataclass(frozen=True)
+class WeakLabels:
+    """Where weak labels come from: a model trained on the task's `weak_train` split (its gold
+    labels are a sunk cost, not charged), or the caller's own probabilities of label 1."""
+
+    model: str | None = None
+    probs: Mapping[str, float] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_model(cls, model: str = "minilm") -> WeakLabels:
+        return cls(model=model)
+
+    @classmethod
+    def from_array(cls, task: Task, probs: Sequence[float] | np.ndarray) -> WeakLabels:
+        """One weak label per text of `task`, in its order: hard 0/1 or a probability."""
+        p = np.asarray(probs, dtype=float).ravel()
+        if len(p) != len(task.texts):
+            raise DataError(
+                f"{len(p)} weak labels for {len(task.texts)} texts: give one per text, in order"
+            )
+        if not np.all((p >= 0) & (p <= 1)):
+            raise DataError("weak labels must be probabilities in [0, 1] (or hard 0/1)")
+        return cls(probs={text_id(t): float(v) for t, v in zip(task.texts, p, strict=True)})
+
+
+@dataclass
+class FitResult:
+    """What a fit bought, how its classifier scores, and the classifier. `accuracy` is on the
+    test split at log-odds 0; `selection_accuracy` on the selection split (choose with it)."""
+
+    method: str
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    auroc: float
+    selection_accuracy: float
+    n_weak: int
+    n_gold: int
+    spent: float
+    ledger: dict[str, Any]
+    record: dict[str, Any] = field(repr=False)
+    classifier: Classifier | None = field(repr=False)
+
+
+def fit(
+    method: str | Method,
+    task: Task | str,
+    *,
+    budget: float,
+    weak_cost: float = 0.1,
+    gold_cost: float = 1.0,
+    gold_frac: float | None = None,
+    weak: WeakLabels | None = None,
+    model: str = "smollm2",
+    trainer: str = "probe",
+    features: np.ndarray | None = None,
+    seed: int = 0,
+    split_sizes: SplitSizes | None = None,
+    schedule: Schedule | None = None,
+    shots: int | None = None,
+    data_dir: str | None = None,
+) -> FitResult:
+    """Buy labels for `task` within `budget` and train `method` on them (see the module doc).
+
+    method: a built-in name (labelmix.METHODS) or a `Method` of your own stages. gold_frac: the
+    share of the budget planned for gold labels (not for weak_only / gold_only). features: an
+    (n, d) array, one row per text of `task`, for the probe to train on instead of the model's."""
+    if isinstance(method, Method):
+        register_method(method)
+        method_name = method.name
+    else:
+        method_name = get_method(method).name
+    task_name = task.name if isinstance(task, Task) else task
+    weak = weak or WeakLabels.from_model()
+    fixed = get_method(method_name).fixed_gold_frac
+    cfg = RunConfig(
+        task=task_name,
+        method=method_name,
+        budget=float(budget),
+        gold_frac=fixed if fixed is not None and gold_frac is None else gold_frac,
+        weak_cost=weak_cost,
+        gold_cost=gold_cost,
+        trainer=trainer,
+        model=model,
+        weak_model=weak.model or "minilm",
+        seed=seed,
+        shots=shots,
+        split_sizes=split_sizes or SplitSizes(),
+        schedule=schedule,
+        data_dir=data_dir,
+    )
+    labeler = WeakLabeler.from_column(weak.probs, weak_cost) if weak.probs is not None else None
+    table = None
+    if features is not None:
+        if trainer != "probe":
+            raise ConfigError("precomputed features train a probe: use trainer='probe'")
+        if not isinstance(task, Task):
+            raise ConfigError("precomputed features need a Task (their rows follow task.texts)")
+        table = FeatureTable(task.texts, features)
+    out = run_config(cfg, weak=labeler, features=table)
+    r = out.record
+    return FitResult(
+        method=method_name,
+        accuracy=r["accuracy"],
+        accuracy_ci=(r["accuracy_ci_low"], r["accuracy_ci_high"]),
+        auroc=r["auroc"],
+        selection_accuracy=r["selection_accuracy"],
+        n_weak=r["n_weak"],
+        n_gold=r["n_gold"],
+        spent=r["spent"],
+        ledger={
+            k: r[k] for k in ("budget", "spent", "spent_weak", "spent_gold", "n_weak", "n_gold")
+        },
+        record=r,
+        classifier=out.classifier,
+    )

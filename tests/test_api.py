@@ -1,0 +1,171 @@
+"""The library API: own data in memory, own weak labels, a custom method, precomputed features,
+a classifier that predicts, saves and loads; and the README's example run as written."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import labelmix as lm
+from labelmix.errors import ConfigError, DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toy(n: int = 400, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Texts, labels and features where feature 0 carries the label (known answer: separable)."""
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], n // 2)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    x[:, 0] += 3.0 * (2 * y - 1)
+    texts = [f"item {i}" for i in range(n)]
+    return texts, y, x
+
+
+FAST = lm.Schedule(example_passes=2000, batch_size=32, warmup_steps=5, lr=3e-2, max_steps=200)
+SIZES = lm.SplitSizes(weak_train=60, pool=200, test=80, select=60)
+
+
+def test_fit_on_arrays_with_own_weak_labels_custom_method_and_features(tmp_path: Path) -> None:
+    texts, y, x = _toy()
+    task = lm.Task.from_records(texts, y, name="toy")
+    flip = np.random.default_rng(1).random(len(y)) < 0.2
+    weak = lm.WeakLabels.from_array(task, np.where(flip, 1 - y, y))
+    method = lm.Method(
+        "weak_then_uncertain_gold",
+        stages=[lm.StageSpec("weak"), lm.StageSpec("gold", sampling="uncertainty")],
+    )
+    result = lm.fit(
+        method,
+        task,
+        budget=20,
+        weak_cost=0.1,
+        gold_frac=0.5,
+        weak=weak,
+        features=x,
+        split_sizes=SIZES,
+        schedule=FAST,
+    )
+    assert result.method == "weak_then_uncertain_gold"
+    assert (result.n_weak, result.n_gold) == (100, 10)
+    assert result.spent <= 20 + 1e-9 and result.ledger["spent_gold"] == 10
+    assert result.accuracy > 0.9  # the label is in feature 0
+    # the record says what trained it; the classifier scores feature rows like the run did
+    assert result.record["weak_label_test_accuracy"] == pytest.approx(0.8, abs=0.12)
+    clf = result.classifier
+    assert clf is not None and clf.model == "precomputed"
+    p = clf.predict_proba(x)
+    assert ((p > 0.5) == y.astype(bool)).mean() > 0.9
+    np.testing.assert_array_equal(clf.predict(x), (p > 0.5).astype(int))
+    # save and load: the same scores
+    clf.save(tmp_path / "clf")
+    again = lm.Classifier.load(tmp_path / "clf")
+    np.testing.assert_allclose(again.predict_proba(x), p, rtol=1e-6)
+    with pytest.raises(ConfigError, match="precomputed features"):
+        again.predict_proba(["item 1"])
+
+
+def test_same_seed_same_result_and_seed_changes_it() -> None:
+    texts, y, x = _toy(seed=3)
+    task = lm.Task.from_records(texts, y, name="toy_seed")
+    weak = lm.WeakLabels.from_array(task, y)
+    kw = dict(
+        budget=8,
+        weak_cost=0.1,
+        gold_frac=0.5,
+        weak=weak,
+        features=x,
+        split_sizes=SIZES,
+        schedule=FAST,
+    )
+    a = lm.fit("seq_sft", task, seed=0, **kw)
+    b = lm.fit("seq_sft", task, seed=0, **kw)
+    c = lm.fit("seq_sft", task, seed=1, **kw)
+    assert a.record["test_correct"] == b.record["test_correct"]
+    assert a.record["key"] != c.record["key"]
+
+
+def test_task_from_dataset_and_dataframe() -> None:
+    import datasets
+    import pandas as pd
+
+    texts, y, _ = _toy(40)
+    from_ds = lm.Task.from_dataset(datasets.Dataset.from_dict({"t": texts, "y": y}), "t", "y")
+    from_df = lm.Task.from_dataset(pd.DataFrame({"text": texts, "label": y}))
+    assert from_ds.texts == from_df.texts == tuple(texts)
+    assert from_ds.labels == tuple(int(v) for v in y)
+    with pytest.raises(DataError, match="name them with text="):
+        lm.Task.from_dataset(pd.DataFrame({"sentence": texts, "label": y}))
+
+
+@pytest.mark.parametrize(
+    ("texts", "labels", "match"),
+    [
+        (["a", "b"], [0], "2 texts but 1 labels"),
+        (["a", "a", "b"], [0, 1, 1], "both labels 0 and 1"),
+        (["a", "b"], [0, 2], "outside"),
+        (["a", ""], [0, 1], "non-empty string"),
+        (["a", "b"], ["yes", 1], "not 0 or 1"),
+    ],
+)
+def test_bad_records_are_refused(texts: list[str], labels: list[object], match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        lm.Task.from_records(texts, labels)
+
+
+def test_bad_arrays_and_names_are_refused() -> None:
+    texts, y, x = _toy(40)
+    task = lm.Task.from_records(texts, y, name="toy_bad")
+    with pytest.raises(DataError, match="one per text"):
+        lm.WeakLabels.from_array(task, y[:-1])
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        lm.WeakLabels.from_array(task, y * 2.0)
+    with pytest.raises(ConfigError, match="one row per text"):
+        lm.fit(
+            "weak_only",
+            task,
+            budget=2,
+            weak=lm.WeakLabels.from_array(task, y),
+            features=x[:-1],
+            split_sizes=SIZES,
+        )
+    with pytest.raises(ConfigError, match="is taken"):
+        lm.fit(lm.Method("seq_sft", stages=[lm.StageSpec("gold")]), task, budget=2)
+    with pytest.raises(ConfigError, match="no stages"):
+        lm.fit(lm.Method("empty"), task, budget=2)
+
+
+def test_import_labelmix_is_cheap_and_lists_its_api() -> None:
+    import subprocess
+    import sys
+
+    code = "import labelmix, sys; print(labelmix.__all__); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    names, torch_loaded = out.stdout.strip().splitlines()
+    assert "fit" in names and "Task" in names and "Classifier" in names
+    assert torch_loaded == "False"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        lm.nope  # noqa: B018
+
+
+def _readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"<!-- api-example -->\s*```python\n(.*?)```", text, re.S)
+    assert m, "README.md lost its library example (marked <!-- api-example -->)"
+    return m.group(1)
+
+
+def test_readme_library_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LABELMIX_PROGRESS", os.environ.get("LABELMIX_PROGRESS", "0"))
+    exec(compile(_readme_example(), "README.md", "exec"), {})  # noqa: S102
+    out = capsys.readouterr().out
+    acc = float(re.search(r"test accuracy (\d\.\d+)", out).group(1))  # type: ignore[union-attr]
+    assert acc > 0.55  # above chance on cities with MiniLM features and 8 gold labels
+    assert (tmp_path / "my_classifier" / "labelmix_classifier.json").is_file()
