@@ -96,7 +96,7 @@ def compare(args: argparse.Namespace) -> str:
     for name in names:
         settings = VARIANTS[name]
         schedule = replace(PROBE_SCHEDULE, **settings)
-        sweep = SweepConfig(
+        sweep = SweepConfig.grid(
             tasks=tuple(tasks),
             methods=("weak_only", "seq_sft"),
             budgets=tuple(float(b) for b in args.budgets.split(",")),

@@ -166,3 +166,16 @@ def test_pool_limited_runs_say_so(tiny_llama):
     from labelmix.cli import summary_line
 
     assert "cannot serve this allocation" in summary_line(r)
+
+
+def test_carry_optimizer_keeps_adamw_moments_into_the_next_stage(tiny_llama):
+    """Schedule.carry_optimizer: the gold stage starts with the weak stage's AdamW moments, which
+    changes its first steps; off (the default), each stage starts a fresh optimizer."""
+    from dataclasses import replace
+
+    fresh = execute_run(cfg(tiny_llama, method="seq_sft"))
+    carried = execute_run(
+        cfg(tiny_llama, method="seq_sft", schedule=replace(FAST, carry_optimizer=True))
+    )
+    assert fresh["stages"][0]["losses"] == carried["stages"][0]["losses"]  # same weak stage
+    assert fresh["stages"][1]["losses"] != carried["stages"][1]["losses"]

@@ -13,7 +13,13 @@ from typing import Annotated, Any
 
 import typer
 
+from labelmix.config import RunConfig
 from labelmix.errors import LabelmixError, LabelmixWarning
+from labelmix.tasks.splits import SplitSizes
+
+# Defaults come from the dataclasses, so the CLI and the library cannot drift apart.
+RUN = RunConfig()
+SIZES = SplitSizes()
 
 app = typer.Typer(
     help="Spend a labelling budget well: weak vs gold labels, elicitation methods, frontiers.",
@@ -40,6 +46,10 @@ PoolSize = Annotated[int, typer.Option("--pool", help="Unlabelled examples a bud
 TestSize = Annotated[
     int, typer.Option("--test", help="Held-out examples for the reported metrics.")
 ]
+SelectSize = Annotated[
+    int,
+    typer.Option("--select", help="Labelled examples, never charged, that choices are made on."),
+]
 
 
 def _fail(msg: str) -> None:
@@ -60,10 +70,8 @@ def _require_store(path: Path) -> None:
         _fail(f"{path} is not a sweep store (no runs/ folder); run `labelmix sweep` first")
 
 
-def _sizes(weak_train: int, pool: int, test: int):  # type: ignore[no-untyped-def]
-    from labelmix.tasks.splits import SplitSizes
-
-    return SplitSizes(weak_train=weak_train, pool=pool, test=test)
+def _sizes(weak_train: int, pool: int, test: int, select: int = SIZES.select) -> SplitSizes:
+    return SplitSizes(weak_train=weak_train, pool=pool, test=test, select=select)
 
 
 # ---------------------------------------------------------------- tasks
@@ -87,9 +95,9 @@ def tasks_show(
     n: Annotated[int, typer.Option("-n", help="Examples to print.")] = 5,
     data_dir: DataDir = None,
     seed: int = 0,
-    weak_train: WeakTrain = 2000,
-    pool: PoolSize = 8000,
-    test: TestSize = 1000,
+    weak_train: WeakTrain = SIZES.weak_train,
+    pool: PoolSize = SIZES.pool,
+    test: TestSize = SIZES.test,
 ) -> None:
     """Split sizes, label balance and a few binarized examples."""
     from labelmix.tasks import get_task, load_splits
@@ -124,9 +132,9 @@ def weak_labels(
     weak_model: str = "minilm",
     data_dir: DataDir = None,
     seed: int = 0,
-    weak_train: WeakTrain = 2000,
-    pool: PoolSize = 8000,
-    test: TestSize = 1000,
+    weak_train: WeakTrain = SIZES.weak_train,
+    pool: PoolSize = SIZES.pool,
+    test: TestSize = SIZES.test,
 ) -> None:
     """Train (or load cached) weak labels and report their accuracy and AUROC against gold."""
     from labelmix.tasks import get_task, load_splits
@@ -172,25 +180,28 @@ def summary_line(r: dict[str, Any]) -> str:
 
 @app.command("run")
 def run_cmd(
-    task: str = "cities",
-    method: str = "seq_sft",
-    budget: float = 64.0,
-    weak_cost: float = 0.1,
-    gold_cost: float = 1.0,
+    task: str = RUN.task,
+    method: str = RUN.method,
+    budget: float = RUN.budget,
+    weak_cost: float = RUN.weak_cost,
+    gold_cost: float = RUN.gold_cost,
     gold_frac: Annotated[
         float | None,
         typer.Option(help="Share of the budget for gold labels (not for weak_only/gold_only)."),
     ] = None,
-    trainer: Annotated[str, typer.Option(help="probe | lora (few_shot always uses icl)")] = "probe",
-    model: str = "smollm2",
-    weak_model: str = "minilm",
-    seed: int = 0,
+    trainer: Annotated[
+        str, typer.Option(help="probe | lora (few_shot always uses icl)")
+    ] = RUN.trainer,
+    model: str = RUN.model,
+    weak_model: str = RUN.weak_model,
+    seed: int = RUN.seed,
     shots: Annotated[int | None, typer.Option(help="k for few-shot methods.")] = None,
     layer: Annotated[int | None, typer.Option(help="probe: hidden layer of the features.")] = None,
     data_dir: DataDir = None,
-    weak_train: WeakTrain = 2000,
-    pool: PoolSize = 8000,
-    test: TestSize = 1000,
+    weak_train: WeakTrain = SIZES.weak_train,
+    pool: PoolSize = SIZES.pool,
+    test: TestSize = SIZES.test,
+    select: SelectSize = SIZES.select,
     max_steps: Annotated[
         int | None, typer.Option(help="Cap optimizer steps per stage (short CPU checks).")
     ] = None,
@@ -211,12 +222,11 @@ def run_cmd(
     """One run: prints a one-line summary and writes its JSON result."""
     from dataclasses import replace
 
-    from labelmix.config import RunConfig
     from labelmix.methods import get_method
 
     m = get_method(method)
     if gold_frac is None and m.fixed_gold_frac is None:
-        gold_frac = 0.2
+        gold_frac = RUN.gold_frac
     cfg = RunConfig(
         task=task,
         method=method,
@@ -230,7 +240,7 @@ def run_cmd(
         seed=seed,
         shots=shots,
         layer=layer,
-        split_sizes=_sizes(weak_train, pool, test),
+        split_sizes=_sizes(weak_train, pool, test, select),
         data_dir=str(_data_dir(data_dir)) if _data_dir(data_dir) else None,
     )
     sched_changes = {

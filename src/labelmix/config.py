@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -14,6 +15,49 @@ from labelmix.tasks.splits import SplitSizes
 from labelmix.train.schedule import LORA_SCHEDULE, PROBE_SCHEDULE, Schedule
 
 TRAINERS = ("probe", "lora", "icl")
+MAX_BUDGET = 1e9  # dollars; far beyond any labelling budget, far below float overflow
+MAX_SEED = 2**32  # seeds feed numpy and torch generators and derived per-stage seeds
+
+# The type of every field, checked first so a wrong type is a clear error, not a TypeError deep
+# inside (sweep files and the library pass values straight through).
+_KINDS: dict[str, tuple[str, bool]] = {  # field -> (kind, None allowed)
+    "task": ("str", False),
+    "method": ("str", False),
+    "budget": ("number", False),
+    "gold_frac": ("number", True),
+    "weak_cost": ("number", False),
+    "gold_cost": ("number", False),
+    "trainer": ("str", False),
+    "model": ("str", False),
+    "weak_model": ("str", False),
+    "seed": ("int", False),
+    "data_seed": ("int", True),
+    "shots": ("int", True),
+    "layer": ("int", True),
+    "split_sizes": ("SplitSizes", False),
+    "schedule": ("Schedule", True),
+    "lora_rank": ("int", False),
+    "max_length": ("int", False),
+    "data_dir": ("str", True),
+}
+
+
+def _check_kind(name: str, value: Any) -> None:
+    kind, optional = _KINDS[name]
+    if value is None and optional:
+        return
+    ok = {
+        "str": isinstance(value, str) and bool(value.strip()),
+        "number": isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "SplitSizes": isinstance(value, SplitSizes),
+        "Schedule": isinstance(value, Schedule),
+    }[kind]
+    if not ok:
+        what = {"str": "a non-empty string", "number": "a finite number", "int": "an integer"}
+        raise ConfigError(f"{name} {value!r} must be {what.get(kind, f'a {kind}')}")
 
 
 @dataclass(frozen=True)
@@ -40,6 +84,16 @@ class RunConfig:
     data_dir: str | None = None  # where the task's mirror lives; not part of the run key
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_kind(f.name, getattr(self, f.name))
+        if self.budget > MAX_BUDGET:
+            raise ConfigError(f"budget {self.budget:g} is above ${MAX_BUDGET:g}; no grid needs it")
+        for name in ("seed", "data_seed"):
+            v = getattr(self, name)
+            if v is not None and v >= MAX_SEED:
+                raise ConfigError(f"{name} {v} must be below 2**32")
+        if self.max_length < 1:
+            raise ConfigError(f"max_length {self.max_length} must be >= 1")
         method = get_method(self.method)
         from labelmix.tasks.registry import get_task
 

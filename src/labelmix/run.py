@@ -59,24 +59,46 @@ def cached_splits(task: str, data_dir: str | None, sizes: SplitSizes, data_seed:
     return load_splits(get_task(task), Path(data_dir) if data_dir else None, sizes, data_seed)
 
 
-@functools.lru_cache(maxsize=32)
+def _weights_key(model: str) -> str:
+    """What the in-memory caches key a model by: its weights (as the disk caches do), not its
+    name, so a folder overwritten with other weights is not served from memory."""
+    from labelmix.models.loading import resolve_model
+
+    return resolve_model(model).cache_key
+
+
 def cached_weak_labeler(
     task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int, weak_model: str
+) -> WeakLabeler:
+    return _weak_labeler(task, data_dir, sizes, data_seed, weak_model, _weights_key(weak_model))
+
+
+@functools.lru_cache(maxsize=32)
+def _weak_labeler(
+    task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int, weak_model: str, _w: str
 ) -> WeakLabeler:
     splits = cached_splits(task, data_dir, sizes, data_seed)
     return train_weak_labeler(task, weak_model, splits, price=0.0, seed=data_seed)
 
 
-@functools.lru_cache(maxsize=4)
 def cached_extractor(model: str, layer: int | None):  # type: ignore[no-untyped-def]
+    return _extractor(model, layer, _weights_key(model))
+
+
+@functools.lru_cache(maxsize=4)
+def _extractor(model: str, layer: int | None, _w: str):  # type: ignore[no-untyped-def]
     from labelmix.models.features import FeatureExtractor
     from labelmix.models.loading import resolve_model
 
     return FeatureExtractor(resolve_model(model), layer=layer)
 
 
-@functools.lru_cache(maxsize=2)
 def cached_scorer(model: str):  # type: ignore[no-untyped-def]
+    return _scorer(model, _weights_key(model))
+
+
+@functools.lru_cache(maxsize=2)
+def _scorer(model: str, _w: str):  # type: ignore[no-untyped-def]
     from labelmix.models.icl import PromptScorer
     from labelmix.models.loading import resolve_model
 

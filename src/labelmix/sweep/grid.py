@@ -10,29 +10,35 @@ import itertools
 import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from labelmix.config import TRAINERS, RunConfig
+from labelmix.config import RunConfig
 from labelmix.errors import BudgetError, ConfigError, UnaffordableError
 from labelmix.methods import get_method
 from labelmix.tasks.splits import SplitSizes
 from labelmix.train.schedule import LORA_SCHEDULE, PROBE_SCHEDULE, Schedule
 
-GRID_KEYS = ("tasks", "methods", "budgets", "gold_fracs", "weak_costs", "seeds")
-SCALAR_KEYS = (
-    "trainer",
-    "model",
-    "weak_model",
-    "gold_cost",
-    "data_dir",
-    "shots",
-    "layer",
-    "lora_rank",
-    "max_length",
-)
+# Each grid axis lists values of one RunConfig field.
+AXES: dict[str, str] = {
+    "tasks": "task",
+    "methods": "method",
+    "budgets": "budget",
+    "gold_fracs": "gold_frac",
+    "weak_costs": "weak_cost",
+    "seeds": "seed",
+}
+GRID_KEYS = tuple(AXES)
+# Every other RunConfig field is a setting shared by all runs of the sweep: the sweep file, the
+# CLI overrides and the store's record of a sweep all read this one list.
+SETTING_DEFAULTS: dict[str, Any] = {
+    f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    for f in fields(RunConfig)
+    if f.name not in AXES.values()
+}
 TABLE_KEYS = ("split_sizes", "schedule")
+SCALAR_KEYS = tuple(k for k in SETTING_DEFAULTS if k not in TABLE_KEYS)
 ALL_KEYS = GRID_KEYS + SCALAR_KEYS + TABLE_KEYS
 
 
@@ -46,8 +52,9 @@ def _is_int(v: Any) -> bool:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """The grid tasks x methods x budgets x gold_fracs x weak_costs x seeds, plus settings shared
-    by every run. `source` (the file it came from) only makes error messages point somewhere."""
+    """The grid tasks x methods x budgets x gold_fracs x weak_costs x seeds, plus `settings`: the
+    other RunConfig fields, shared by every run (defaults filled in). `source` (the file it came
+    from) only makes error messages point somewhere."""
 
     tasks: tuple[str, ...]
     methods: tuple[str, ...]
@@ -55,25 +62,24 @@ class SweepConfig:
     gold_fracs: tuple[float, ...]
     weak_costs: tuple[float, ...]
     seeds: tuple[int, ...]
-    trainer: str = "probe"
-    model: str = "smollm2"
-    weak_model: str = "minilm"
-    gold_cost: float = 1.0
-    data_dir: str | None = None
-    shots: int | None = None
-    layer: int | None = None
-    lora_rank: int = 8
-    max_length: int = 256
-    split_sizes: SplitSizes = field(default_factory=SplitSizes)
-    schedule: Schedule | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         self._check_lists()
-        self._check_scalars()
+        unknown = sorted(set(self.settings) - set(SETTING_DEFAULTS))
+        if unknown:
+            raise self._err(unknown[0], f"unknown setting; valid: {', '.join(SETTING_DEFAULTS)}")
+        object.__setattr__(self, "settings", {**SETTING_DEFAULTS, **self.settings})
         # The grid is expanded once, here: every run validates itself (RunConfig) ...
         object.__setattr__(self, "_expanded", self._expand())
         check_affordable(self.runs(), where=self._where(None))  # ... and must buy its labels
+
+    def __getattr__(self, name: str) -> Any:
+        """Settings read like fields: `sweep.schedule`, `sweep.trainer`."""
+        if name in SETTING_DEFAULTS:
+            return self.__dict__.get("settings", SETTING_DEFAULTS)[name]
+        raise AttributeError(f"'SweepConfig' has no attribute {name!r}")
 
     # -- validation -----------------------------------------------------------------------------
 
@@ -123,30 +129,6 @@ class SweepConfig:
         for key in ("budgets", "gold_fracs", "weak_costs"):
             object.__setattr__(self, key, tuple(float(v) for v in getattr(self, key)))
 
-    def _check_scalars(self) -> None:
-        if self.trainer not in TRAINERS:
-            raise self._err("trainer", f"{self.trainer!r} is not one of {', '.join(TRAINERS)}")
-        for key in ("model", "weak_model"):
-            if not (isinstance(getattr(self, key), str) and getattr(self, key)):
-                raise self._err(key, "must be a non-empty string")
-        if not (
-            _is_number(self.gold_cost) and self.gold_cost > 0 and math.isfinite(self.gold_cost)
-        ):
-            raise self._err("gold_cost", f"{self.gold_cost!r} must be a positive number of dollars")
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise self._err("data_dir", f"{self.data_dir!r} must be a path")
-        for key, low in (("shots", 0), ("layer", None), ("lora_rank", 1), ("max_length", 1)):
-            v = getattr(self, key)
-            if v is None and key in ("shots", "layer"):
-                continue
-            if not _is_int(v) or (low is not None and v < low):
-                bound = f" >= {low}" if low is not None else ""
-                raise self._err(key, f"{v!r} must be an integer{bound}")
-        if not isinstance(self.split_sizes, SplitSizes):
-            raise self._err("split_sizes", "must be a table with weak_train, pool and test")
-        if self.schedule is not None and not isinstance(self.schedule, Schedule):
-            raise self._err("schedule", "must be a table of schedule settings")
-
     # -- expansion ------------------------------------------------------------------------------
 
     def runs(self) -> list[RunConfig]:
@@ -172,7 +154,9 @@ class SweepConfig:
             method = get_method(method_name)
             # RunConfig fills in a method's fixed fraction; a prompt is scored, never trained.
             gold_frac = None if method.fixed_gold_frac is not None else float(frac)
-            trainer = "icl" if method.prompt_only else self.trainer
+            settings = dict(self.settings)
+            if method.prompt_only:
+                settings["trainer"] = "icl"
             try:
                 cfg = RunConfig(
                     task=task,
@@ -180,18 +164,8 @@ class SweepConfig:
                     budget=float(budget),
                     gold_frac=gold_frac,
                     weak_cost=float(weak_cost),
-                    gold_cost=float(self.gold_cost),
-                    trainer=trainer,
-                    model=self.model,
-                    weak_model=self.weak_model,
                     seed=int(seed),
-                    shots=self.shots,
-                    layer=self.layer,
-                    split_sizes=self.split_sizes,
-                    schedule=self.schedule,
-                    lora_rank=self.lora_rank,
-                    max_length=self.max_length,
-                    data_dir=self.data_dir,
+                    **settings,
                 )
             except UnaffordableError as e:
                 desc = describe(task, method_name, budget, gold_frac, seed)
@@ -226,16 +200,21 @@ class SweepConfig:
             if not isinstance(values, list | tuple):
                 values = [values]  # a single value is a one-element axis
             kw[key] = tuple(dict.fromkeys(values))  # drop repeats, keep order
-        for key in SCALAR_KEYS:
-            if key in data:
-                kw[key] = data[key]
-        kw["split_sizes"] = _table(data, "split_sizes", SplitSizes, where) or SplitSizes()
+        settings = {key: data[key] for key in SCALAR_KEYS if key in data}
+        settings["split_sizes"] = _table(data, "split_sizes", SplitSizes, where) or SplitSizes()
         # A [schedule] table changes the named fields of the trainer's default schedule (probe
         # and lora differ, e.g. in learning rate), not of a generic one.
         trainer = data.get("trainer", "probe")
         base = LORA_SCHEDULE if trainer == "lora" else PROBE_SCHEDULE
-        kw["schedule"] = _table(data, "schedule", Schedule, where, base)
-        return cls(**kw)
+        settings["schedule"] = _table(data, "schedule", Schedule, where, base)
+        return cls(**kw, settings=settings)
+
+    @classmethod
+    def grid(cls, source: str | None = None, **values: Any) -> SweepConfig:
+        """Axes and settings as keywords, e.g. `SweepConfig.grid(tasks=["cities"], ...,
+        seeds=[0, 1], trainer="probe")`."""
+        axes = {k: tuple(values.pop(k)) for k in GRID_KEYS if k in values}
+        return cls(**axes, settings=values, source=source)
 
     @classmethod
     def load(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> SweepConfig:
@@ -257,9 +236,10 @@ class SweepConfig:
         """JSON-able, and `from_dict(to_dict())` gives the same sweep."""
         d: dict[str, Any] = {k: list(getattr(self, k)) for k in GRID_KEYS}
         for key in SCALAR_KEYS:
-            d[key] = getattr(self, key)
-        d["split_sizes"] = asdict(self.split_sizes)
-        d["schedule"] = asdict(self.schedule) if self.schedule is not None else None
+            d[key] = self.settings[key]
+        d["split_sizes"] = asdict(self.settings["split_sizes"])
+        schedule = self.settings["schedule"]
+        d["schedule"] = asdict(schedule) if schedule is not None else None
         return {k: v for k, v in d.items() if v is not None}
 
 
