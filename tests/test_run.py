@@ -179,3 +179,15 @@ def test_carry_optimizer_keeps_adamw_moments_into_the_next_stage(tiny_llama):
     )
     assert fresh["stages"][0]["losses"] == carried["stages"][0]["losses"]  # same weak stage
     assert fresh["stages"][1]["losses"] != carried["stages"][1]["losses"]
+
+
+def test_a_run_leaves_torchs_global_generator_as_it_found_it(tiny_llama):
+    """Every stream is seeded inside labelmix.seeds.torch_seeded, which restores torch's global
+    generator: a caller's own random numbers do not depend on whether a run happened."""
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    execute_run(cfg(tiny_llama, method="seq_sft", trainer="lora"))
+    assert torch.equal(torch.rand(3), expected)

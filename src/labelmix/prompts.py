@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
+from labelmix.seeds import prefix_rng
 from labelmix.tasks.base import Example
 
 
@@ -33,6 +32,6 @@ class Prefixer:
         if self.k == 0:
             return ex.text
         choices = [b for b in self.bank if b[0].id != ex.id]
-        rng = np.random.default_rng([self.seed, int(ex.id[:12], 16)])
+        rng = prefix_rng(self.seed, ex.id)
         pick = rng.choice(len(choices), size=self.k, replace=False)
         return build_prompt([(choices[i][0].text, choices[i][1]) for i in pick], ex.text)

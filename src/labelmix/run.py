@@ -35,6 +35,7 @@ from labelmix.metrics import (
 from labelmix.paths import data_dir_from_env
 from labelmix.prompts import Prefixer, build_prompt
 from labelmix.result import RunResult
+from labelmix.seeds import run_rng, stage_seed
 from labelmix.tasks.base import Example
 from labelmix.tasks.loading import load_splits
 from labelmix.tasks.registry import get_task
@@ -226,7 +227,7 @@ def run_config(
     pool, test, select = splits.pool, splits.test, splits.select
     y_test = np.array([e.label for e in test], dtype=float)
     y_select = np.array([e.label for e in select], dtype=float)
-    rng = np.random.default_rng(cfg.seed)
+    rng = run_rng(cfg.seed)
     order = rng.permutation(len(pool))
 
     notes: list[str] = list(splits.notes)
@@ -422,7 +423,7 @@ def _train_stages(
                 y_val,
                 schedule,
                 spec.loss,
-                seed=cfg.seed * 1000 + i,
+                seed=stage_seed(cfg.seed, i),
                 optimizer=optimizer if schedule.carry_optimizer else None,
                 desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
                 start_competes=any("steps" in r for r in reports),

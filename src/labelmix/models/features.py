@@ -55,7 +55,6 @@ class FeatureExtractor:
     def _ensure_model(self) -> None:
         if self._model is not None:
             return
-        import torch
         from transformers import AutoModel
 
         device, dtype = pick_device(self._device_pref)
@@ -68,7 +67,6 @@ class FeatureExtractor:
         model.eval().to(device)
         self._model = model
         self._device = device
-        torch.manual_seed(0)
 
     def _compute(self, texts: Sequence[str], desc: str) -> np.ndarray:
         import torch

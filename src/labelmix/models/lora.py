@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from labelmix.models.loading import ModelRef, load_tokenizer, pick_device
+from labelmix.seeds import torch_seeded
 
 ADAPTER_DIR = "adapter"
 
@@ -50,27 +51,27 @@ class LoraLearner:
         from peft import LoraConfig, PeftModel, TaskType, get_peft_model
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
-        torch.manual_seed(seed)
         self.device, dtype = pick_device(device)
         self.tokenizer = load_tokenizer(ref, trust_remote_code)
         self.tokenizer.padding_side = "right"
         config = AutoConfig.from_pretrained(ref.location, trust_remote_code=trust_remote_code)
         config.num_labels = 2
         config.pad_token_id = self.tokenizer.pad_token_id
-        base = AutoModelForSequenceClassification.from_pretrained(
-            ref.location, config=config, dtype=dtype, trust_remote_code=trust_remote_code
-        )
-        lora = LoraConfig(
-            task_type=TaskType.SEQ_CLS,
-            r=rank,
-            lora_alpha=2 * rank,
-            lora_dropout=0.0,
-            target_modules=lora_targets(config.model_type),
-        )
-        if adapter_dir is not None:  # a saved classifier: its trained adapter and head
-            self.model = PeftModel.from_pretrained(base, adapter_dir).to(self.device)
-        else:
-            self.model = get_peft_model(base, lora).to(self.device)
+        with torch_seeded(seed):  # head and LoRA initialisation
+            base = AutoModelForSequenceClassification.from_pretrained(
+                ref.location, config=config, dtype=dtype, trust_remote_code=trust_remote_code
+            )
+            lora = LoraConfig(
+                task_type=TaskType.SEQ_CLS,
+                r=rank,
+                lora_alpha=2 * rank,
+                lora_dropout=0.0,
+                target_modules=lora_targets(config.model_type),
+            )
+            if adapter_dir is not None:  # a saved classifier: its trained adapter and head
+                self.model = PeftModel.from_pretrained(base, adapter_dir).to(self.device)
+            else:
+                self.model = get_peft_model(base, lora).to(self.device)
         self.max_length = max_length
         self.batch_size_eval = batch_size_eval
 

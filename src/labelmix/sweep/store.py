@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from labelmix.atomic import atomic_write_bytes, atomic_write_json
 from labelmix.errors import DataError, LabelmixError, LabelmixWarning
-from labelmix.result import RunResult
+from labelmix.result import RENAMED, RunResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -315,4 +315,7 @@ class Store:
 
         if not self.table_path.exists():
             return self.rebuild_table()
-        return pd.read_parquet(self.table_path)
+        df = pd.read_parquet(self.table_path)
+        if any(old in df.columns for old in RENAMED):  # written before a field was renamed
+            return self.rebuild_table()
+        return df

@@ -7,10 +7,10 @@ labeler, which are candidates to buy, which choose the configuration, and which 
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from labelmix.errors import ConfigError, DataError
+from labelmix.seeds import partition_rng
 from labelmix.tasks.base import Example, balance, dedupe
 
 SAMPLE_SEED = 0  # the task sample is fixed; only its partition varies with the run seed
@@ -78,7 +78,7 @@ def _without(examples: list[Example], taken: list[Example]) -> list[Example]:
 
 def _shuffled(examples: list[Example], seed: int, what: str) -> list[Example]:
     out = sorted(examples, key=lambda e: e.id)
-    random.Random(f"{what}:{seed}").shuffle(out)
+    partition_rng(seed, what).shuffle(out)
     return out
 
 

@@ -23,6 +23,7 @@ import torch
 from labelmix.errors import TrainingError
 from labelmix.metrics import auroc
 from labelmix.progress import progress
+from labelmix.seeds import torch_seeded
 from labelmix.train.losses import logconf, logconf_weight, xent
 from labelmix.train.schedule import Schedule
 
@@ -129,12 +130,42 @@ def train_stage(
     stage) the weights the stage started from are a candidate too, the stage guard applies
     (module docstring) and `earlier_val` holds the earlier stages' validation labels. Returns
     the optimizer so a caller can carry its state into the next stage."""
+    with torch_seeded(seed):  # dropout and any other torch randomness of the stage
+        return _train_stage(
+            learner,
+            train_texts,
+            train_targets,
+            val_texts,
+            val_targets,
+            schedule,
+            loss,
+            seed,
+            optimizer,
+            desc,
+            start_competes,
+            earlier_val,
+        )
+
+
+def _train_stage(
+    learner: Learner,
+    train_texts: Sequence[str],
+    train_targets: np.ndarray,
+    val_texts: Sequence[str],
+    val_targets: np.ndarray,
+    schedule: Schedule,
+    loss: str,
+    seed: int,
+    optimizer: torch.optim.AdamW | None = None,
+    desc: str = "stage",
+    start_competes: bool = False,
+    earlier_val: tuple[Sequence[str], np.ndarray] | None = None,
+) -> tuple[StageReport, torch.optim.AdamW]:
     t0 = time.perf_counter()
     n = len(train_texts)
     if n == 0:
         raise ValueError("a stage needs at least one training example")
     gen = np.random.default_rng(seed)
-    torch.manual_seed(seed)
     enc_train = learner.encode(train_texts)
     val_texts = list(val_texts)
     n_val_own = len(val_texts)

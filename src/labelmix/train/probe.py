@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from labelmix.errors import ConfigError
+from labelmix.seeds import torch_seeded
 
 HEAD_FILE = "head.safetensors"
 
@@ -33,8 +34,8 @@ class ProbeLearner:
         x = extractor.features(fit_texts, desc="features")
         self.mean = torch.as_tensor(x.mean(0))
         self.std = torch.as_tensor(x.std(0) + 1e-6)
-        torch.manual_seed(seed)
-        self.head = torch.nn.Linear(x.shape[1], 1)
+        with torch_seeded(seed):
+            self.head = torch.nn.Linear(x.shape[1], 1)
         torch.nn.init.zeros_(self.head.weight)
         torch.nn.init.zeros_(self.head.bias)
 
