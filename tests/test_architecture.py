@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "labelmix.progress",
         "labelmix.cache",
         "labelmix.metrics",
+        "labelmix.seeds",
     ),
     ("labelmix.tasks", "labelmix.methods", "labelmix.labels.budget"),  # data and vocabulary
     ("labelmix.labels", "labelmix.models", "labelmix.prompts"),  # label sources, models
