@@ -68,9 +68,9 @@ def _gold_stage_effect(stages: object) -> float:
 
 def table(d: pd.DataFrame, tasks: list[str]) -> str:
     head = "| gold labels bought | runs | mean Δ vs weak_only | share worse |"
-    head += " gold stage's own effect (share worse) |"
+    head += " gold stage's own effect (share worse) | weak stage vs weak_only |"
     head += "".join(f" {t} Δ |" for t in tasks)
-    lines = [head, "|---" * (5 + len(tasks)) + "|"]
+    lines = [head, "|---" * (6 + len(tasks)) + "|"]
     for lo, hi, name in BINS:
         b = d[(d["n_gold"] >= lo) & (d["n_gold"] <= hi)]
         if b.empty:
@@ -82,9 +82,12 @@ def table(d: pd.DataFrame, tasks: list[str]) -> str:
         se = b["delta"].std(ddof=1) / np.sqrt(len(b)) if len(b) > 1 else float("nan")
         g = b["gold_stage"].dropna()
         effect = f"{g.mean():+.3f} ({(g < 0).mean():.0%})" if len(g) else "—"
+        # What the smaller weak stage (the allocation) costs before the gold stage runs.
+        weak_part = (b["delta"] - b["gold_stage"]).dropna()
+        alloc = f"{weak_part.mean():+.3f}" if len(weak_part) else "—"
         lines.append(
             f"| {name} | {len(b)} | {b['delta'].mean():+.3f} ± {se:.3f} | "
-            f"{(b['delta'] < 0).mean():.0%} | {effect} |" + "".join(per_task)
+            f"{(b['delta'] < 0).mean():.0%} | {effect} | {alloc} |" + "".join(per_task)
         )
     return "\n".join(lines)
 
