@@ -54,11 +54,19 @@ SLOW_TESTS = {
 SLOW_MODULES = {"test_tasks_shared_data.py"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    seen = set()
     for item in items:
         name = getattr(item, "originalname", None) or item.name
+        seen.add(name)
         if name in SLOW_TESTS or item.path.name in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+    every_file = {p.name for p in Path(__file__).parent.glob("test_*.py")}
+    if {item.path.name for item in items} == every_file and not config.option.keyword:
+        stale = sorted(SLOW_TESTS - seen)
+        if stale:  # a renamed slow test would otherwise join the quick tier unnoticed
+            raise pytest.UsageError(f"SLOW_TESTS names tests that do not exist: {stale}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -85,3 +85,18 @@ def hold_lock_main(root: str) -> None:
     with store.lock():
         print("locked", flush=True)
         sys.stdin.read()
+
+
+def pid_run(config: RunConfig) -> dict[str, Any]:
+    """Record this worker's pid in $SWEEP_HELPER_PIDS, then take long (a run still going)."""
+    from pathlib import Path
+
+    (Path(os.environ["SWEEP_HELPER_PIDS"]) / str(os.getpid())).write_text("")
+    time.sleep(float(os.environ.get("SWEEP_HELPER_DELAY", "120")))
+    return fake_run(config)
+
+
+def pool_main(root: str) -> None:
+    """Entry point of the subprocess the worker test SIGKILLs: a 2-worker local pool sweep."""
+    sweep = small_sweep()
+    run_sweep(expand(sweep), Store(root), workers=2, run_fn=pid_run, progress=False, sweep=sweep)

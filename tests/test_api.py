@@ -133,7 +133,7 @@ def test_bad_arrays_and_names_are_refused() -> None:
             features=x[:-1],
             split_sizes=SIZES,
         )
-    with pytest.raises(ConfigError, match="is taken"):
+    with pytest.raises(ConfigError, match="is a built-in method"):
         lm.fit(lm.Method("seq_sft", stages=[lm.StageSpec("gold")]), task, budget=2)
     with pytest.raises(ConfigError, match="no stages"):
         lm.fit(lm.Method("empty"), task, budget=2)
@@ -169,3 +169,95 @@ def test_readme_library_example_runs_as_written(
     acc = float(re.search(r"test accuracy (\d\.\d+)", out).group(1))  # type: ignore[union-attr]
     assert acc > 0.55  # above chance on cities with MiniLM features and 8 gold labels
     assert (tmp_path / "my_classifier" / "labelmix_classifier.json").is_file()
+
+
+def test_task_from_file_keeps_the_file_order(tmp_path: Path) -> None:
+    import json
+
+    rows = [{"text": f"row {i}", "label": int(i % 3 == 0)} for i in range(14)]  # imbalanced
+    path = tmp_path / "mine.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = lm.Task.from_file(path)
+    assert task.texts == tuple(r["text"] for r in rows)
+    assert task.labels == tuple(r["label"] for r in rows)
+
+
+def test_weak_labels_of_another_task_are_refused() -> None:
+    texts, y, x = _toy(40)
+    a = lm.Task.from_records(texts, y, name="toy_a")
+    b = lm.Task.from_records(texts[::-1], y[::-1], name="toy_b")
+    with pytest.raises(ConfigError, match="follow the texts of task"):
+        lm.fit("weak_only", b, budget=2, weak=lm.WeakLabels.from_array(a, y), features=x)
+
+
+def test_features_with_a_text_prefix_are_refused_up_front() -> None:
+    texts, y, x = _toy(40)
+    task = lm.Task.from_records(texts, y, name="toy_prefix")
+    weak = lm.WeakLabels.from_array(task, y)
+    with pytest.raises(ConfigError, match="2-shot text prefix"):
+        lm.fit("seq_sft_2shot", task, budget=8, weak=weak, features=x)
+    with pytest.raises(ConfigError, match="method that trains"):
+        lm.fit("few_shot", task, budget=8, weak=weak, features=x)
+
+
+def test_custom_methods_one_stage_per_source_and_redefinable() -> None:
+    texts, y, x = _toy(40)
+    task = lm.Task.from_records(texts, y, name="toy_methods")
+    twice = lm.Method("gold_twice", stages=[lm.StageSpec("gold"), lm.StageSpec("gold")])
+    with pytest.raises(ConfigError, match="two stages of the same source"):
+        lm.fit(twice, task, budget=8, features=x, weak=lm.WeakLabels.from_array(task, y))
+    from labelmix.methods import get_method, register_method
+
+    register_method(lm.Method("mine", stages=[lm.StageSpec("gold")]))
+    register_method(lm.Method("mine", stages=[lm.StageSpec("weak")]))  # a notebook redefinition
+    assert get_method("mine").sources == ("weak",)
+
+
+def test_a_pickled_task_fits_after_re_registering() -> None:
+    import pickle
+
+    from labelmix.tasks import registry
+
+    texts, y, x = _toy(400, seed=5)
+    task = lm.Task.from_records(texts, y, name="toy_pickle")
+    again = pickle.loads(pickle.dumps(task))
+    registry._REGISTERED.pop(task.name)  # as in a fresh worker process
+    r = lm.fit(
+        "weak_only",
+        again,
+        budget=10,
+        weak=lm.WeakLabels.from_array(again, y),
+        features=x,
+        split_sizes=SIZES,
+        schedule=FAST,
+    )
+    assert r.task == task.name and r.n_weak == 100 and r.accuracy > 0.8
+    assert r.record["model"] == "precomputed features"
+
+
+def test_few_shot_through_fit_has_no_classifier_and_says_its_threshold(tiny_llama: Path) -> None:
+    texts, y, _ = _toy(200, seed=7)
+    task = lm.Task.from_records(texts, y, name="toy_fewshot")
+    r = lm.fit(
+        "few_shot",
+        task,
+        budget=8,
+        model=str(tiny_llama),
+        weak=lm.WeakLabels.from_array(task, y),
+        split_sizes=SIZES,
+    )
+    assert r.classifier is None and r.n_gold == 8
+    assert r.threshold.startswith("prior-matched")
+    # any texts, including a numpy array of them, go to a trained classifier as texts
+    fitted = lm.fit(
+        "gold_only",
+        task,
+        budget=20,
+        model=str(tiny_llama),
+        weak=lm.WeakLabels.from_array(task, y),
+        split_sizes=SIZES,
+        schedule=FAST,
+    )
+    assert fitted.classifier is not None
+    as_list = fitted.classifier.predict_proba(list(texts[:3]))
+    np.testing.assert_allclose(fitted.classifier.predict_proba(np.array(texts[:3])), as_list)

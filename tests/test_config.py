@@ -5,6 +5,7 @@ import pytest
 from labelmix.config import RunConfig
 from labelmix.errors import BudgetError, ConfigError
 from labelmix.methods import METHODS, get_method
+from labelmix.tasks.splits import SplitSizes
 from labelmix.train.schedule import Schedule
 
 
@@ -89,3 +90,56 @@ def test_schedule_steps_follow_the_reference_rule():
         Schedule(lr=0)
     with pytest.raises(ConfigError):
         Schedule(beta2=1.0)
+
+
+# Keys computed by the code that wrote the study store: a change here orphans every stored run.
+PINNED_KEYS = [
+    ({}, "f16ba28bd33b4f0aefc5"),
+    ({"budget": 64, "gold_cost": 1}, "f16ba28bd33b4f0aefc5"),  # ints are the same run
+    (
+        {
+            "task": "sst2",
+            "method": "seq_sft_logconf",
+            "budget": 256.0,
+            "gold_frac": 0.05,
+            "weak_cost": 0.01,
+            "seed": 2,
+            "split_sizes": SplitSizes(weak_train=1000, pool=10000, test=500, select=500),
+        },
+        "e46d04102e81e1e8cadc",
+    ),
+    ({"method": "few_shot", "budget": 16.0, "gold_frac": None}, "1369c014f4fe5775f818"),
+]
+
+
+@pytest.mark.parametrize(("kw", "key"), PINNED_KEYS)
+def test_run_keys_are_stable(kw, key):
+    assert RunConfig(**kw).key() == key
+
+
+def test_numpy_scalars_are_plain_numbers():
+    import numpy as np
+
+    c = RunConfig(budget=np.float32(64), seed=np.int64(0), gold_frac=np.float64(0.2))
+    assert type(c.budget) is float and type(c.seed) is int
+    assert c.key() == PINNED_KEYS[0][1]
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"lora_rank": "x"}, "lora_rank 'x' must be an integer"),
+        ({"seed": 1.5}, "seed 1.5 must be an integer"),
+        ({"seed": True}, "seed True must be an integer"),
+        ({"budget": "64"}, "budget '64' must be a finite number"),
+        ({"budget": float("inf")}, "must be a finite number"),
+        ({"budget": 1e308}, "above"),
+        ({"seed": 2**64}, "below 2\\*\\*32"),
+        ({"model": ""}, "model '' must be a non-empty string"),
+        ({"split_sizes": {"pool": 10}}, "must be a SplitSizes"),
+        ({"max_length": 0}, "max_length 0 must be >= 1"),
+    ],
+)
+def test_every_field_is_checked_with_a_clear_error(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        RunConfig(**kw)

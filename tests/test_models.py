@@ -172,7 +172,9 @@ def test_hub_id_resolves_without_network() -> None:
     ref = resolve_model("Qwen/Qwen1.5-0.5B")
     assert ref == ModelRef(name="Qwen/Qwen1.5-0.5B", location="Qwen/Qwen1.5-0.5B", is_local=False)
     assert ref.cache_key.startswith("Qwen__Qwen1.5-0.5B-")
-    assert resolve_model("gpt2").is_local is False
+    assert resolve_model("openai-community/gpt2").is_local is False
+    with pytest.raises(ConfigError, match="owner/name"):  # a bare name is never a Hub id
+        resolve_model("gpt2")
 
 
 def test_local_folder_resolves_to_its_absolute_path(

@@ -83,3 +83,41 @@ def test_store_sets_bad_records_aside_and_redoes_them(tmp_path: Path) -> None:
     assert [p.name for p in store.runs_dir.iterdir()] == ["abc.json"]
     df = store.rebuild_table()  # the report's table is built from the good record only
     assert list(df["key"]) == ["abc"]
+
+
+def test_a_table_written_before_the_rename_is_rebuilt(tmp_path: Path) -> None:
+    import pandas as pd
+
+    store = Store(tmp_path / "s")
+    (store.runs_dir / "abc.json").write_text(json.dumps({**GOOD, "weak_frac": 0.5}))
+    pd.DataFrame([{**GOOD, "weak_frac": 0.5}]).to_parquet(store.table_path)  # an old table
+    df = store.table()
+    assert "weak_frac" not in df.columns and list(df["weak_share_spent"]) == [0.5]
+
+
+def test_a_run_function_may_return_only_its_metrics(tmp_path: Path) -> None:
+    from labelmix.config import RunConfig
+
+    store = Store(tmp_path / "s")
+    cfg = RunConfig(task="cities", method="seq_sft", budget=16.0, gold_frac=0.5)
+    store.write_result(cfg, {"accuracy": 0.7})
+    (record,) = store.results()
+    assert (record["task"], record["method"], record["budget"], record["status"]) == (
+        "cities",
+        "seq_sft",
+        16.0,
+        "ok",
+    )
+    assert store.is_done(cfg.key())
+    with pytest.raises(DataError, match="missing field 'accuracy'"):
+        store.write_result(cfg, {"auroc": 0.7})
+
+
+def test_a_second_bad_copy_of_a_run_does_not_overwrite_the_first(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    for text in ("{}", "[]"):
+        (store.runs_dir / "abc.json").write_text(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert not store.is_done("abc")
+    assert len(list(store.quarantine_dir.iterdir())) == 2

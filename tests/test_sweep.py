@@ -388,3 +388,34 @@ def test_ray_backend_matches_local(tmp_path: Path) -> None:
 def test_helpers_module_is_importable_by_name() -> None:
     """Workers import run functions by module name; the helpers must not be __main__-only."""
     assert sweep_helpers.fake_run.__module__ == "sweep_helpers"
+
+
+def test_sweep_config_in_code_pickles_and_its_settings_are_read_only() -> None:
+    import pickle
+
+    sweep = SweepConfig.grid(
+        tasks="cities",
+        methods=["seq_sft"],
+        budgets=16,
+        gold_fracs=[0.5],
+        weak_costs=0.1,
+        seeds=[0, 1],
+        gold_cost=1,
+    )
+    assert sweep.tasks == ("cities",) and len(sweep.runs()) == 2
+    again = pickle.loads(pickle.dumps(sweep))
+    assert again == sweep and [c.key() for c in again.runs()] == [c.key() for c in sweep.runs()]
+    with pytest.raises(TypeError):
+        sweep.settings["trainer"] = "lora"  # type: ignore[index]
+    with pytest.raises(ConfigError, match="missing grid axis"):
+        SweepConfig.grid(tasks=["cities"])
+    with pytest.raises(ConfigError, match="unknown setting"):
+        SweepConfig.grid(
+            tasks="cities",
+            methods="seq_sft",
+            budgets=16,
+            gold_fracs=0.5,
+            weak_costs=0.1,
+            seeds=0,
+            lora_rnak=4,
+        )

@@ -1,14 +1,41 @@
 """A content-addressed on-disk store of float vectors (features, prompt scores), sharded so that
 concurrent writers never corrupt it: each write is a new shard, written to a temp file then
-renamed. Readers load every shard once and keep an in-memory index."""
+renamed. Readers load every shard once and keep an in-memory index.
+
+A shard that cannot be read back whole (truncated, bit-flipped, not a shard at all) is removed
+with a warning: its values are then missing and get recomputed, instead of one bad file failing
+every later run."""
 
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from labelmix.errors import LabelmixWarning
+
+
+def load_npz(path: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named arrays of an .npz, read in full (so the zip checksums are verified) and without
+    pickles; any failure to read them is a ValueError naming the file and the cause."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {name: np.asarray(z[name]) for name in names}
+    except Exception as e:  # BadZipFile, EOFError, OSError, ValueError, KeyError, zlib.error...
+        raise ValueError(f"{type(e).__name__}: {e}") from None
+
+
+def discard_damaged(path: Path, what: str, why: str) -> None:
+    """Remove a damaged cache file and say so in one line; its values will be recomputed."""
+    path.unlink(missing_ok=True)
+    warnings.warn(
+        f"{what} {path} was damaged ({why}); removed it, its values will be recomputed",
+        LabelmixWarning,
+        stacklevel=3,
+    )
 
 
 class VectorCache:
@@ -24,11 +51,18 @@ class VectorCache:
             if shard.name in self._seen:
                 continue
             try:
-                with np.load(shard) as z:
-                    for key, row in zip(z["ids"], z["x"], strict=True):
-                        self._mem[str(key)] = row
-            except (OSError, ValueError, KeyError):
-                continue  # a foreign or damaged file: ignore it, the values get recomputed
+                z = load_npz(shard, ("ids", "x"))
+                ids, x = z["ids"], z["x"]
+                if ids.ndim != 1 or x.ndim != 2 or len(ids) != len(x):
+                    raise ValueError(f"ids {ids.shape} and vectors {x.shape} do not match")
+                if ids.dtype.kind != "U" or x.dtype.kind != "f":
+                    raise ValueError(f"unexpected contents ({ids.dtype}, {x.dtype})")
+            except ValueError as e:
+                if shard.exists():  # another reader may have removed it already
+                    discard_damaged(shard, "cache shard", str(e))
+                continue
+            for key, row in zip(ids, x, strict=True):
+                self._mem[str(key)] = row
             self._seen.add(shard.name)
 
     def missing(self, keys: Sequence[str]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from labelmix.atomic import atomic_write_json
-from labelmix.errors import ConfigError
+from labelmix.errors import ConfigError, LabelmixError
 from labelmix.prompts import Prefixer
 from labelmix.tasks.base import Example
 
@@ -61,6 +61,15 @@ class Classifier:
 
     def logits(self, inputs: Sequence[str] | np.ndarray) -> np.ndarray:
         """Log-odds of label 1. `inputs`: texts, or (probe only) an (n, d) array of features."""
+        if isinstance(inputs, np.ndarray) and inputs.dtype.kind not in "biuf":
+            inputs = [str(t) for t in inputs.ravel()]  # e.g. df.text.to_numpy(): texts
+        elif not isinstance(inputs, np.ndarray | str):
+            inputs = list(inputs)
+            if inputs and not all(isinstance(t, str) for t in inputs):
+                if all(isinstance(t, Sequence | np.ndarray) for t in inputs):
+                    inputs = np.asarray(inputs, dtype=np.float32)  # rows of features
+                else:
+                    raise ConfigError("pass a list of texts (strings) or a numeric feature array")
         if isinstance(inputs, np.ndarray):
             if self.trainer != "probe":
                 raise ConfigError("a lora classifier scores texts, not feature arrays")
@@ -108,19 +117,72 @@ class Classifier:
                 f"{folder} holds no labelmix classifier ({MANIFEST} missing); "
                 "make one with `labelmix run ... --save-model DIR` or `Classifier.save`"
             )
-        try:
-            meta = json.loads(path.read_text())
-            trainer, model = meta["trainer"], meta["model"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ConfigError(f"{path} is damaged ({e}); save the classifier again") from None
+        meta = _read_manifest(path)
+        trainer, model = meta["trainer"], meta["model"]
         prefixer = None
         if meta.get("k_shots"):
-            bank = [(Example.make(t, int(y)), int(y)) for t, y in meta["bank"]]
+            bank = [(Example.make(t, y), y) for t, y in meta["bank"]]
             prefixer = Prefixer(bank, meta["k_shots"], meta.get("seed", 0))
         learner = _load_learner(folder, meta)
         clf = cls(learner, trainer, model, prefixer, meta.get("seed", 0), meta.get("run_key", ""))
         clf.threshold = float(meta.get("threshold", 0.0))
         return clf
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest, every field checked: an edited or truncated one is one clear line, never a
+    traceback from deep inside a learner."""
+
+    def damaged(why: str) -> ConfigError:
+        return ConfigError(f"{path} is damaged ({why}); save the classifier again")
+
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise damaged(f"not JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise damaged(f"a JSON object expected, found {type(meta).__name__}")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    checks: dict[str, tuple[bool, bool]] = {  # field -> (required, valid)
+        "trainer": (True, meta.get("trainer") in ("probe", "lora")),
+        "model": (True, isinstance(meta.get("model"), str) and bool(meta.get("model"))),
+        "layer": (False, meta.get("layer") is None or is_int(meta.get("layer"))),
+        "max_length": (False, meta.get("max_length") is None or is_int(meta.get("max_length"))),
+        "threshold": (
+            False,
+            isinstance(meta.get("threshold", 0.0), int | float)
+            and not isinstance(meta.get("threshold", 0.0), bool)
+            and np.isfinite(meta.get("threshold", 0.0)),
+        ),
+        "k_shots": (False, is_int(meta.get("k_shots", 0)) and meta.get("k_shots", 0) >= 0),
+        "seed": (False, is_int(meta.get("seed", 0)) and meta.get("seed", 0) >= 0),
+        "run_key": (False, isinstance(meta.get("run_key", ""), str)),
+    }
+    for name, (required, valid) in checks.items():
+        if required and name not in meta:
+            raise damaged(f"no field {name!r}")
+        if not valid:
+            raise damaged(f"field {name!r} is {meta.get(name)!r}")
+    if meta.get("k_shots"):
+        bank = meta.get("bank")
+        if not (
+            isinstance(bank, list)
+            and len(bank) > meta["k_shots"]
+            and all(
+                isinstance(b, list)
+                and len(b) == 2
+                and isinstance(b[0], str)
+                and b[0].strip()
+                and b[1] in (0, 1)
+                and not isinstance(b[1], bool)
+                for b in bank
+            )
+        ):
+            raise damaged(f"field 'bank' must list more than k_shots={meta['k_shots']} [text, 0|1]")
+    return meta
 
 
 def _load_learner(folder: Path, meta: dict[str, Any]) -> Any:
@@ -138,5 +200,14 @@ def _load_learner(folder: Path, meta: dict[str, Any]) -> Any:
     if meta["trainer"] == "lora":
         from labelmix.models.lora import LoraLearner
 
-        return LoraLearner.load(folder, resolve_model(meta["model"]), meta.get("max_length") or 256)
+        ref = resolve_model(meta["model"])
+        try:
+            return LoraLearner.load(folder, ref, meta.get("max_length") or 256)
+        except LabelmixError:
+            raise
+        except Exception as e:  # a missing or edited adapter
+            why = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+            raise ConfigError(
+                f"the adapter in {folder} cannot be loaded ({why}); save the classifier again"
+            ) from None
     raise ConfigError(f"{folder}: unknown trainer {meta['trainer']!r} in {MANIFEST}")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import json
 import os
 import sys
 import time
 import warnings
+from dataclasses import MISSING
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -17,8 +20,11 @@ from labelmix.config import RunConfig
 from labelmix.errors import LabelmixError, LabelmixWarning
 from labelmix.tasks.splits import SplitSizes
 
-# Defaults come from the dataclasses, so the CLI and the library cannot drift apart.
-RUN = RunConfig()
+# Defaults come from the dataclasses, so the CLI and the library cannot drift apart (read from
+# the fields: building a RunConfig would check the bundled models at import).
+RUN = SimpleNamespace(
+    **{f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not MISSING}
+)
 SIZES = SplitSizes()
 
 app = typer.Typer(
@@ -108,7 +114,8 @@ def tasks_show(
     splits = load_splits(spec, _data_dir(data_dir), _sizes(weak_train, pool, test), seed)
     typer.echo(f"task {name}: {spec.description}\nsource: {spec.source}")
     for note in splits.notes:
-        typer.echo(f"note: {note}")
+        if note != spec.source:
+            typer.echo(f"note: {note}")
     for split, examples in (
         ("weak_train", splits.weak_train),
         ("pool", splits.pool),
@@ -256,20 +263,85 @@ def run_cmd(
     }
     if sched_changes:
         cfg = cfg.with_(schedule=replace(cfg.effective_schedule(), **sched_changes))
-    from labelmix.run import execute_run  # heavy (torch): only once the config is valid
-
     if save_model is not None and m.prompt_only:
         _fail("few_shot trains nothing, so there is no classifier to save; drop --save-model")
-    result = execute_run(cfg, save_to=save_model)
-    typer.echo(summary_line(result))
-    if save_model is not None:
-        typer.echo(f"classifier: {save_model} (apply it with `labelmix predict {save_model} FILE`)")
+    cfg.check_buys_labels()
+    # Every output place is checked before any work, so a finished run is never lost to a path.
+    from labelmix.paths import check_output_dir
+
     out_dir = out or Path("labelmix-runs")
+    check_output_dir(out_dir, "--out")
+    if save_model is not None:
+        check_output_dir(save_model, "--save-model")
+    from labelmix.run import run_config  # heavy (torch): only once the config is valid
+
+    output = run_config(cfg)
+    result = output.record
+    problems: list[str] = []
+    saved: Path | None = None
+    if save_model is not None:
+        assert output.classifier is not None
+        saved = _save_or_keep(output.classifier, save_model, problems)
+        if saved is not None:
+            result["saved_classifier"] = str(saved)
+    typer.echo(summary_line(result))
+    if saved is not None:
+        typer.echo(f"classifier: {saved} (apply it with `labelmix predict {saved} FILE`)")
+    path = _write_or_keep(out_dir / f"{result['key']}.json", result, problems)
+    typer.echo(f"result: {path}")
+    if problems:
+        _fail("; ".join(problems))
+
+
+def _save_or_keep(classifier: Any, folder: Path, problems: list[str]) -> Path | None:
+    """Save the classifier where asked or, if that fails after all (disk full, a folder that
+    changed meanwhile), in a fresh temp folder, noting where in `problems`; None if both fail."""
+    import tempfile
+
+    try:
+        classifier.save(folder)
+        return folder
+    except (OSError, LabelmixError) as e:
+        why = f"cannot save the classifier to {folder} ({_why(e)})"
+    try:
+        kept = Path(tempfile.mkdtemp(prefix="labelmix-classifier-"))
+        classifier.save(kept)
+    except (OSError, LabelmixError) as e2:
+        problems.append(f"{why}, nor to a temp folder ({_why(e2)})")
+        return None
+    problems.append(f"{why}; it is kept in {kept}")
+    return kept
+
+
+def _write_or_keep(path: Path, result: dict[str, Any], problems: list[str]) -> Path | str:
+    """Write the result JSON where asked or, failing that, to a temp file, or as a last resort
+    to stdout, noting where."""
+    import tempfile
+
     from labelmix.atomic import atomic_write_json
 
-    path = out_dir / f"{result['key']}.json"
-    atomic_write_json(path, result)
-    typer.echo(f"result: {path}")
+    try:
+        atomic_write_json(path, result)
+        return path
+    except OSError as e:
+        why = f"cannot write the result to {path} ({_why(e)})"
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"labelmix-result-{result['key']}-", suffix=".json")
+        os.close(fd)
+        atomic_write_json(Path(tmp), result)
+    except OSError:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+        problems.append(f"{why}, nor to a temp file; it is printed above")
+        return "printed above"
+    problems.append(f"{why}; it is kept in {tmp}")
+    return Path(tmp)
+
+
+def _why(e: BaseException) -> str:
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
 
 
 # ---------------------------------------------------------------- sweeps
@@ -305,9 +377,11 @@ def sweep_cmd(
 ) -> None:
     """Run a grid of runs into a resumable store, then write its report."""
     from labelmix.sweep import Store, SweepConfig, expand, plan_table, run_sweep
+    from labelmix.sweep.backends import check_backend_options
 
     if backend not in ("local", "ray"):
         _fail(f"unknown backend {backend!r}; use local or ray")
+    check_backend_options(backend, workers, address)  # all checked before a store exists
     if not config.is_file():
         _fail(f"sweep config {config} does not exist (see configs/demo.toml)")
     overrides = dict(
@@ -352,14 +426,54 @@ def sweep_cmd(
     if report and summary.done + summary.skipped > 0:
         path = _write_report(store, out / "report", title=f"labelmix sweep {config.name}")
         typer.echo(f"report: {path}")
+    _exit_if_failed(store, summary)
+
+
+def _exit_if_failed(store: Any, summary: Any) -> None:
+    """A sweep in which runs failed exits 1 (after its report), saying how many and where the
+    errors are, so scripts and schedulers see it; rerunning the same command retries them."""
+    if not summary.failed:
+        return
+    from collections import Counter
+
+    errors: Counter[str] = Counter()
+    for path in sorted(store.failed_dir.glob("*.json")):
+        try:
+            errors[(json.loads(path.read_text()).get("error") or "?").splitlines()[0]] += 1
+        except (OSError, ValueError, AttributeError, IndexError):
+            continue  # a damaged failure record still counts in summary.failed
+    common = f"; most common error ({errors.most_common(1)[0][1]}x): " if errors else ""
+    top = errors.most_common(1)[0][0][:300] if errors else ""
+    typer.secho(
+        f"error: {summary.failed} of {summary.total} runs failed; their errors and tracebacks "
+        f"are in {store.failed_dir}/ (one JSON per run){common}{top}; rerun the same command "
+        "to retry them",
+        fg=typer.colors.RED,
+        err=True,
+    )
+    raise typer.Exit(1)
 
 
 def _write_report(store: Any, out: Path, title: str) -> Path:
     from labelmix.analysis.report import write_report
+    from labelmix.paths import check_output_dir
 
-    df = store.rebuild_table()
+    check_output_dir(out, "report folder")
+    df = _finished_runs(store)
     meta = {"store": str(store.root)}
     return write_report(df, out, title=title, meta=meta)
+
+
+def _finished_runs(store: Any) -> Any:
+    """The store's table of finished runs; an empty store is a one-line error, not a report."""
+    if not store.results():  # checked before the table is rewritten: a refusal writes nothing
+        failed = len(store.failed_keys())
+        where = f" ({failed} failed: see {store.failed_dir}/)" if failed else ""
+        _fail(
+            f"store {store.root} has no finished runs yet{where}; run `labelmix sweep` into it "
+            "first"
+        )
+    return store.rebuild_table()
 
 
 @app.command("report")
@@ -412,7 +526,7 @@ def recommend_cmd(
     from labelmix.sweep import Store
 
     _require_store(sweep_dir)
-    df = Store(sweep_dir).rebuild_table()
+    df = _finished_runs(Store(sweep_dir))
     try:
         rec = recommend(df, budget, weak_cost, task=task)
     except ValueError as e:
@@ -433,12 +547,15 @@ def predict_cmd(
 ) -> None:
     """Label new texts with a saved classifier: probability of label 1 and the label."""
     from labelmix.classifier import Classifier
+    from labelmix.paths import check_output_file, read_text
 
-    clf = Classifier.load(classifier)
     if not input.is_file():
         _fail(f"input {input} does not exist")
+    if out is not None:
+        check_output_file(out, "--out")
+    clf = Classifier.load(classifier)
     texts: list[str] = []
-    for i, line in enumerate(input.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(read_text(input, "input").splitlines()):
         if not line.strip():
             continue
         if input.suffix == ".jsonl":
@@ -451,6 +568,8 @@ def predict_cmd(
             texts.append(row["text"])
         else:
             texts.append(line)
+    if not texts:
+        _fail(f"input {input} holds no texts (it is empty or blank); give one text per line")
     probs = clf.predict_proba(texts)
     labels = (probs > 0.5).astype(int)
     lines = [
@@ -475,7 +594,9 @@ def demo_cmd(
 ) -> None:
     """The main job: a CPU-sized sweep on `cities` with the offline defaults, then the report."""
     from labelmix.sweep import Store, SweepConfig, expand, run_sweep
+    from labelmix.sweep.backends import check_backend_options
 
+    check_backend_options(backend, None, None)
     config = Path(str(importlib.resources.files("labelmix") / "data" / "demo.toml"))
     if not config.is_file():
         _fail(f"{config} is missing: reinstall labelmix (the demo config ships inside it)")
@@ -486,6 +607,8 @@ def demo_cmd(
     store = Store(out)
     summary = run_sweep(runs, store, backend=backend, sweep=sweep)
     typer.echo(str(summary))
+    if summary.done + summary.skipped == 0:
+        _exit_if_failed(store, summary)
     path = _write_report(
         store, out / "report", title="labelmix demo: cities, SmolLM2 probe, MiniLM weak labels"
     )
@@ -494,6 +617,7 @@ def demo_cmd(
     if md.exists():
         typer.echo(md.read_text())
     typer.echo(f"demo finished in {time.perf_counter() - t0:.0f} s")
+    _exit_if_failed(store, summary)
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from labelmix.errors import ConfigError, UnaffordableError
+import numpy as np
+
+from labelmix.errors import BudgetError, ConfigError, UnaffordableError
 from labelmix.labels.budget import Allocation, Prices, allocate
 from labelmix.methods import get_method
 from labelmix.tasks.splits import SplitSizes
@@ -40,6 +42,19 @@ _KINDS: dict[str, tuple[str, bool]] = {  # field -> (kind, None allowed)
     "max_length": ("int", False),
     "data_dir": ("str", True),
 }
+
+
+def _normalise_numbers(cfg: Any) -> None:
+    """Dollars and fractions as Python floats, counts and seeds as Python ints (numpy scalars
+    included), so that `budget=64` and `budget=64.0` are the same run with the same key."""
+    for name, (kind, _) in _KINDS.items():
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or value is None:
+            continue
+        if kind == "number" and isinstance(value, int | float | np.integer | np.floating):
+            object.__setattr__(cfg, name, float(value))
+        elif kind == "int" and isinstance(value, np.integer):
+            object.__setattr__(cfg, name, int(value))
 
 
 def _check_kind(name: str, value: Any) -> None:
@@ -84,6 +99,7 @@ class RunConfig:
     data_dir: str | None = None  # where the task's mirror lives; not part of the run key
 
     def __post_init__(self) -> None:
+        _normalise_numbers(self)
         for f in fields(self):
             _check_kind(f.name, getattr(self, f.name))
         if self.budget > MAX_BUDGET:
@@ -164,6 +180,34 @@ class RunConfig:
     def allocation(self) -> Allocation:
         assert self.gold_frac is not None
         return allocate(self.budget, self.gold_frac, self.prices)
+
+    def labels_used(self) -> tuple[int, int]:
+        """(n_weak, n_gold) of the allocation that the method actually uses: a method that trains
+        on one source ignores the other's share; a prompt-only method buys its k demonstrations
+        as gold labels."""
+        alloc = self.allocation()
+        method = get_method(self.method)
+        if method.prompt_only:
+            return 0, min(self.k_shots, alloc.n_gold)
+        n_weak = alloc.n_weak if "weak" in method.sources else 0
+        n_gold = alloc.n_gold if "gold" in method.sources else 0
+        return n_weak, n_gold
+
+    def check_buys_labels(self) -> None:
+        """Refuse a budget that buys no label the method uses (e.g. gold_only at $0.50 with gold
+        at $1): such a run could only report an untrained model at chance."""
+        if sum(self.labels_used()) > 0:
+            return
+        method = get_method(self.method)
+        sources = ("gold",) if method.prompt_only else tuple(dict.fromkeys(method.sources))
+        price = {"weak": self.weak_cost, "gold": self.gold_cost}
+        cheapest = min(sources, key=lambda s: price[s])
+        raise BudgetError(
+            f"budget ${self.budget:g} buys no label that {self.method} uses: its cheapest label "
+            f"({cheapest}) costs ${price[cheapest]:g}"
+            + (f" and gold_frac {self.gold_frac:g} leaves it none" if len(sources) > 1 else "")
+            + f"; raise the budget to at least ${price[cheapest]:g}"
+        )
 
     def effective_schedule(self) -> Schedule:
         if self.schedule is not None:

@@ -129,15 +129,22 @@ _REGISTERED: dict[str, Method] = {}
 
 
 def register_method(method: Method) -> None:
-    """Make a custom method (a list of stages) runnable by name in this process. Re-registering
-    the same method is a no-op; a different method under a taken name is an error."""
+    """Make a custom method (a list of stages) runnable by name in this process; registering a
+    name again replaces the method (a built-in name is refused). Runs are keyed by the method's
+    name, so give a changed method a new name before sweeping it into a store."""
     if not method.stages and not method.prompt_only:
         raise ConfigError(f"method {method.name!r} has no stages: give it at least one StageSpec")
-    known = METHODS.get(method.name) or _REGISTERED.get(method.name)
-    if known is not None and known != method:
-        raise ConfigError(f"method name {method.name!r} is taken; pick another name")
+    if len(set(method.sources)) < len(method.sources):
+        # The allocation buys n_weak and n_gold once: two stages of one source would train on
+        # the same labels (or buy them twice).
+        raise ConfigError(
+            f"method {method.name!r} has two stages of the same source {list(method.sources)}: "
+            "at most one weak and one gold stage"
+        )
+    if method.name in METHODS and METHODS[method.name] != method:
+        raise ConfigError(f"method name {method.name!r} is a built-in method; pick another name")
     if method.name not in METHODS:
-        _REGISTERED[method.name] = method
+        _REGISTERED[method.name] = method  # a redefinition (e.g. in a notebook) replaces it
 
 
 def get_method(name: str) -> Method:

@@ -55,8 +55,26 @@ CALIBRATED_THRESHOLD = (
 # ---- shared, per-process caches: splits, weak labels and models are reused across runs ----
 
 
-@functools.lru_cache(maxsize=32)
+def _task_stamp(task: str) -> str:
+    """A `file:` task's file as it is now (size, modification time), so the in-memory caches
+    below never serve a file's old contents after it was edited; "" for every other task."""
+    from labelmix.tasks.user_file import PREFIX
+
+    if not task.startswith(PREFIX):
+        return ""
+    try:
+        st = Path(task[len(PREFIX) :]).expanduser().stat()
+    except OSError:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def cached_splits(task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int) -> Splits:
+    return _splits(task, data_dir, sizes, data_seed, _task_stamp(task))
+
+
+@functools.lru_cache(maxsize=32)
+def _splits(task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int, _s: str) -> Splits:
     return load_splits(get_task(task), Path(data_dir) if data_dir else None, sizes, data_seed)
 
 
@@ -71,12 +89,20 @@ def _weights_key(model: str) -> str:
 def cached_weak_labeler(
     task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int, weak_model: str
 ) -> WeakLabeler:
-    return _weak_labeler(task, data_dir, sizes, data_seed, weak_model, _weights_key(weak_model))
+    return _weak_labeler(
+        task, data_dir, sizes, data_seed, weak_model, _weights_key(weak_model), _task_stamp(task)
+    )
 
 
 @functools.lru_cache(maxsize=32)
 def _weak_labeler(
-    task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int, weak_model: str, _w: str
+    task: str,
+    data_dir: str | None,
+    sizes: SplitSizes,
+    data_seed: int,
+    weak_model: str,
+    _w: str,
+    _s: str,
 ) -> WeakLabeler:
     splits = cached_splits(task, data_dir, sizes, data_seed)
     return train_weak_labeler(task, weak_model, splits, price=0.0, seed=data_seed)
@@ -104,6 +130,15 @@ def _scorer(model: str, _w: str):  # type: ignore[no-untyped-def]
     from labelmix.models.loading import resolve_model
 
     return PromptScorer(resolve_model(model))
+
+
+def check_models_loadable(*models: str | None) -> None:
+    """Fail in a second, before any training, when a model cannot be loaded (a Hub id that is
+    unreachable or unknown, a folder whose config.json transformers cannot read)."""
+    from labelmix.models.loading import check_loadable, resolve_model
+
+    for name in dict.fromkeys(m for m in models if m):
+        check_loadable(resolve_model(name))
 
 
 def resolved_data_dir(cfg: RunConfig) -> str | None:
@@ -211,10 +246,19 @@ def run_config(
     data already split, its own weak labels, precomputed features)."""
     t0 = time.perf_counter()
     method = get_method(cfg.method)
+    cfg.check_buys_labels()  # before any work: data, weak labels and models
     data_dir = resolved_data_dir(cfg)
+    own_splits = splits is not None
     if splits is None:
         splits = cached_splits(cfg.task, data_dir, cfg.split_sizes, cfg.split_seed)
-    if weak is None:
+    check_models_loadable(  # before the weak labeler trains
+        cfg.model if features is None else None, cfg.weak_model if weak is None else None
+    )
+    if cfg.trainer == "probe" and features is None:
+        cached_extractor(cfg.model, cfg.layer)  # checks the layer; loads no weights yet
+    if weak is None and own_splits:  # the weak labeler learns from the caller's weak_train
+        weak = train_weak_labeler(cfg.task, cfg.weak_model, splits, 0.0, cfg.split_seed)
+    elif weak is None:
         weak = cached_weak_labeler(
             cfg.task, data_dir, cfg.split_sizes, cfg.split_seed, cfg.weak_model
         )

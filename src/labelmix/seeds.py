@@ -1,11 +1,15 @@
 """Where every random stream of a run comes from, in one place.
 
 A run has two seeds: `seed` (training: the pool order and sampling, each stage's batch order and
-initialisation, the few-shot prefix draw, the bootstrap) and `split_seed` (the draw of the
-splits and the weak labeler's training; the run seed unless `data_seed` fixes it). Every stream
-derives from them through the functions below and is passed explicitly. torch's global
-generator is only seeded inside `torch_seeded`, which restores it afterwards, so nothing one run
-does to it leaks into the next (or into a caller's own code)."""
+initialisation, the few-shot prefix draw) and `split_seed` (the draw of the splits and the weak
+labeler's training; the run seed unless `data_seed` fixes it). The streams of a run derive from
+them through the functions below and are passed explicitly. torch's global generator is only
+seeded inside `torch_seeded`, which restores it afterwards, so nothing one run does to it leaks
+into the next (or into a caller's own code).
+
+Outside a run's training, fixed seeds define the task itself (formatting and distractors,
+balancing, `cities`: labelmix.tasks, seed 0 or the task's own) and the bootstrap intervals
+(labelmix.metrics and the regime decision take their seed as an argument)."""
 
 from __future__ import annotations
 

@@ -48,6 +48,9 @@ class WeakLabeler:
         """A user's own weak labels (hard 0/1 or probabilities), keyed by example id."""
         return WeakLabeler(probs, price)
 
+    def covers(self, ids: Sequence[str]) -> bool:
+        return all(i in self._probs for i in ids)
+
     def priced(self, price: float) -> WeakLabeler:
         """The same labels sold at another price (one trained labeler serves every weak cost)."""
         return WeakLabeler(self._probs, price, self.report)
@@ -55,12 +58,16 @@ class WeakLabeler:
     def peek(self, ids: Sequence[str]) -> np.ndarray:
         """Weak labels without buying them: only for measuring (e.g. agreement on test), never
         for training or selection."""
+        missing = [i for i in ids if i not in self._probs]
+        if missing:
+            raise DataError(
+                f"no weak label for {len(missing)} example(s), e.g. {missing[0]}: the weak labels "
+                "must cover every example of the task (pool, selection and test)"
+            )
         return np.array([self._probs[i] for i in ids], dtype=np.float32)
 
     def buy(self, ids: Sequence[str], ledger: Ledger, purpose: str) -> np.ndarray:
-        missing = [i for i in ids if i not in self._probs]
-        if missing:
-            raise DataError(f"no weak label for {len(missing)} example(s), e.g. {missing[0]}")
+        self.peek(ids)  # every id has a label, before anything is charged
         ledger.charge(self.source, ids, self.price, purpose)
         return self.peek(ids)
 

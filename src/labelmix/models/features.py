@@ -13,7 +13,14 @@ import numpy as np
 
 from labelmix.cache import VectorCache
 from labelmix.errors import ConfigError
-from labelmix.models.loading import ModelRef, load_tokenizer, model_kind, pick_device
+from labelmix.models.loading import (
+    ModelRef,
+    load_config,
+    load_tokenizer,
+    model_kind,
+    model_load_error,
+    pick_device,
+)
 from labelmix.paths import cache_dir
 from labelmix.progress import progress
 
@@ -35,7 +42,7 @@ class FeatureExtractor:
         trust_remote_code: bool = False,
     ) -> None:
         self.ref = ref
-        self.kind = model_kind(ref)
+        self.kind = model_kind(ref, trust_remote_code)
         self.pooling = "last" if self.kind == "decoder" else "mean"
         self.batch_size = batch_size
         self.max_length = max_length
@@ -43,9 +50,7 @@ class FeatureExtractor:
         self._trust = trust_remote_code
         self._model = None
         self._tokenizer = None
-        from transformers import AutoConfig
-
-        n_layers = AutoConfig.from_pretrained(ref.location).num_hidden_layers
+        n_layers = load_config(ref, trust_remote_code).num_hidden_layers
         self.layer = default_layer(n_layers, self.kind) if layer is None else layer
         if not -n_layers - 1 <= self.layer <= n_layers:
             raise ConfigError(f"layer {self.layer} outside 0..{n_layers} for model {ref.name}")
@@ -60,9 +65,12 @@ class FeatureExtractor:
         device, dtype = pick_device(self._device_pref)
         self._tokenizer = load_tokenizer(self.ref, self._trust)
         self._tokenizer.padding_side = "right"
-        model = AutoModel.from_pretrained(
-            self.ref.location, dtype=dtype, trust_remote_code=self._trust
-        )
+        try:
+            model = AutoModel.from_pretrained(
+                self.ref.location, dtype=dtype, trust_remote_code=self._trust
+            )
+        except Exception as e:  # missing or damaged weights, custom code
+            raise model_load_error(self.ref, e) from None
         truncate_layers(model, self.layer)
         model.eval().to(device)
         self._model = model

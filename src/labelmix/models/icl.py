@@ -9,7 +9,7 @@ import numpy as np
 from labelmix.cache import VectorCache
 from labelmix.errors import ConfigError
 from labelmix.models.features import text_hash
-from labelmix.models.loading import ModelRef, load_tokenizer, pick_device
+from labelmix.models.loading import ModelRef, load_tokenizer, model_load_error, pick_device
 from labelmix.paths import cache_dir
 from labelmix.progress import progress
 
@@ -53,9 +53,12 @@ class PromptScorer:
         from transformers import AutoModelForCausalLM
 
         self._device, dtype = pick_device(self._device_pref)
-        model = AutoModelForCausalLM.from_pretrained(
-            self.ref.location, dtype=dtype, trust_remote_code=self._trust
-        )
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                self.ref.location, dtype=dtype, trust_remote_code=self._trust
+            )
+        except Exception as e:  # missing or damaged weights, custom code
+            raise model_load_error(self.ref, e) from None
         self._model = model.eval().to(self._device)
 
     def _compute(self, prompts: Sequence[str]) -> np.ndarray:

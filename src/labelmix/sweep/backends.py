@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,15 +17,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labelmix.config import RunConfig
 from labelmix.errors import ConfigError
 from labelmix.sweep.grid import SweepConfig, describe_run
 from labelmix.sweep.store import Store
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
 
 RunFn = Callable[[RunConfig], dict[str, Any]]
 BACKENDS = ("local", "ray")
@@ -71,9 +69,45 @@ def call_run(run_fn: RunFn, config: RunConfig) -> Outcome:
         return "failed", (err, traceback.format_exc()), time.perf_counter() - start
 
 
-def _quiet_worker() -> None:
-    """Pool workers draw no bars of their own: they would tear through the sweep's bar."""
+def _init_worker(parent_pid: int) -> None:
+    """Pool workers draw no bars of their own (they would tear through the sweep's bar), and die
+    with the sweep: a killed parent must not leave workers blocked forever, holding memory."""
     os.environ["LABELMIX_PROGRESS"] = "0"
+    die_with_parent(parent_pid)
+
+
+def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Exit this process as soon as `parent_pid` is gone: on Linux the kernel sends SIGKILL
+    (prctl PR_SET_PDEATHSIG); everywhere, a daemon thread also polls os.getppid(), which
+    changes when the parent dies and this process is re-parented."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the thread below still covers it
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="labelmix-parent-watch", daemon=True).start()
+
+
+def check_backend_options(backend: str, workers: int | None, address: str | None) -> None:
+    """The backend settings, checked before a store is created or anything runs."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"workers {workers} must be >= 1")
+    if address is not None and backend != "ray":
+        raise ConfigError("an address only makes sense with the ray backend; add --backend ray")
 
 
 def _import_root(fn: Callable[..., Any]) -> str | None:
@@ -92,24 +126,16 @@ def _import_root(fn: Callable[..., Any]) -> str | None:
 
 
 class _Progress:
-    """A tqdm bar of runs done of total with ETA and the current run; silent when disabled."""
+    """Runs done of total with the current run: a tqdm bar on a terminal, a plain line every few
+    seconds otherwise (labelmix.progress); silent when disabled."""
 
     def __init__(self, total: int, skipped: int, enabled: bool) -> None:
-        from labelmix.progress import progress_enabled
+        from labelmix.progress import progress, progress_mode
 
-        self.enabled = enabled and progress_enabled()
-        self.bar: tqdm | None = None
+        self.enabled = enabled and progress_mode() != "off"
+        self.bar: Any = None
         if self.enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(
-                total=total,
-                initial=skipped,
-                desc="sweep",
-                unit="run",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
+            self.bar = progress(total=total, desc="sweep", initial=skipped, unit="run", delay=0)
 
     def current(self, text: str) -> None:
         if self.bar is not None:
@@ -125,10 +151,8 @@ class _Progress:
             self.bar.close()
 
     def write(self, text: str) -> None:
-        if self.enabled:
-            from tqdm.auto import tqdm
-
-            tqdm.write(text, file=sys.stderr)
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)  # tqdm.write keeps a bar intact
 
 
 def run_sweep(
@@ -149,12 +173,7 @@ def run_sweep(
     to `address`, or starts a local instance with `workers` CPUs (all when None), one task per run
     (`ray_task_options` go to `.options()`, e.g. {"num_gpus": 1}). A run that raises is written
     to failed/ and the sweep goes on. The store is locked for the whole sweep."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    if workers is not None and workers < 1:
-        raise ConfigError(f"workers {workers} must be >= 1")
-    if address is not None and backend != "ray":
-        raise ConfigError("an address only makes sense with the ray backend")
+    check_backend_options(backend, workers, address)
     store = store if isinstance(store, Store) else Store(store)
     unique = list({cfg.key(): cfg for cfg in runs}.values())
     fn = run_fn if run_fn is not None else default_run_fn()
@@ -229,7 +248,8 @@ def _run_pool(
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(todo)),
         mp_context=get_context("spawn"),
-        initializer=_quiet_worker,
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
     )
     try:
         pending: dict[Future[Outcome], RunConfig] = {

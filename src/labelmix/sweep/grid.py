@@ -12,11 +12,13 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from labelmix.config import RunConfig
-from labelmix.errors import BudgetError, ConfigError, UnaffordableError
+from labelmix.errors import BudgetError, ConfigError, DataError, UnaffordableError
 from labelmix.methods import get_method
+from labelmix.paths import read_text
 from labelmix.tasks.splits import SplitSizes
 from labelmix.train.schedule import LORA_SCHEDULE, PROBE_SCHEDULE, Schedule
 
@@ -62,7 +64,7 @@ class SweepConfig:
     gold_fracs: tuple[float, ...]
     weak_costs: tuple[float, ...]
     seeds: tuple[int, ...]
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -70,10 +72,18 @@ class SweepConfig:
         unknown = sorted(set(self.settings) - set(SETTING_DEFAULTS))
         if unknown:
             raise self._err(unknown[0], f"unknown setting; valid: {', '.join(SETTING_DEFAULTS)}")
-        object.__setattr__(self, "settings", {**SETTING_DEFAULTS, **self.settings})
+        # Read-only: the grid is expanded from these settings once, below.
+        object.__setattr__(
+            self, "settings", MappingProxyType({**SETTING_DEFAULTS, **self.settings})
+        )
         # The grid is expanded once, here: every run validates itself (RunConfig) ...
         object.__setattr__(self, "_expanded", self._expand())
         check_affordable(self.runs(), where=self._where(None))  # ... and must buy its labels
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as its constructor arguments (the read-only settings view cannot pickle)."""
+        axes = tuple(getattr(self, k) for k in GRID_KEYS)
+        return (type(self), (*axes, dict(self.settings), self.source))
 
     def __getattr__(self, name: str) -> Any:
         """Settings read like fields: `sweep.schedule`, `sweep.trainer`."""
@@ -213,7 +223,14 @@ class SweepConfig:
     def grid(cls, source: str | None = None, **values: Any) -> SweepConfig:
         """Axes and settings as keywords, e.g. `SweepConfig.grid(tasks=["cities"], ...,
         seeds=[0, 1], trainer="probe")`."""
-        axes = {k: tuple(values.pop(k)) for k in GRID_KEYS if k in values}
+        missing = [k for k in GRID_KEYS if k not in values]
+        if missing:
+            raise ConfigError(f"missing grid axis(es) {missing}: a sweep needs every grid axis")
+        axes = {}
+        for k in GRID_KEYS:
+            v = values.pop(k)
+            # a single value is a one-element axis (a string is one task, not its letters)
+            axes[k] = tuple(v) if isinstance(v, list | tuple | range) else (v,)
         return cls(**axes, settings=values, source=source)
 
     @classmethod
@@ -224,10 +241,12 @@ class SweepConfig:
         a table (`schedule.max_steps`). String values are parsed like the CLI writes them: lists
         as comma-separated items (`"16,32"`), numbers as numbers."""
         path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"sweep file {path} does not exist")
         try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"sweep file {path} does not exist") from None
+            data = tomllib.loads(read_text(path, "sweep file"))
+        except DataError as e:  # a folder, unreadable, not UTF-8
+            raise ConfigError(str(e)) from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
         return cls.from_dict(apply_overrides(data, overrides or {}, str(path)), source=str(path))
@@ -320,16 +339,8 @@ def describe_run(cfg: RunConfig) -> str:
 
 
 def _used(cfg: RunConfig) -> tuple[int, int]:
-    """(n_weak, n_gold) the run's method actually uses of its allocation. A method that trains
-    only on one source ignores the leftover of the other; a prompt-only method buys its k
-    demonstrations as gold labels."""
-    alloc = cfg.allocation()
-    method = get_method(cfg.method)
-    if method.prompt_only:
-        return 0, min(cfg.k_shots, alloc.n_gold)
-    n_weak = alloc.n_weak if "weak" in method.sources else 0
-    n_gold = alloc.n_gold if "gold" in method.sources else 0
-    return n_weak, n_gold
+    """(n_weak, n_gold) the run's method actually uses of its allocation (RunConfig.labels_used)."""
+    return cfg.labels_used()
 
 
 def check_affordable(runs: Iterable[RunConfig], where: str = "") -> None:

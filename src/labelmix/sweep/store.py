@@ -84,7 +84,13 @@ class Store:
         self.runs_dir = self.root / "runs"
         self.failed_dir = self.root / "failed"
         for d in (self.root, self.runs_dir, self.failed_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:  # a file in the way, a read-only folder
+                raise DataError(
+                    f"cannot use {self.root} as a sweep store ({d}: {e.strerror or e}); "
+                    "pick a writable folder"
+                ) from None
         self._lock_fd: int | None = None
         self._clean_tmp()
 
@@ -164,7 +170,15 @@ class Store:
         return {p.stem for p in self.failed_dir.glob("*.json")}
 
     def is_done(self, key: str) -> bool:
-        return (self.runs_dir / f"{key}.json").exists()
+        """A valid record of the run is stored (a damaged one is set aside, see results)."""
+        path = self.runs_dir / f"{key}.json"
+        if not path.exists():
+            return False
+        try:
+            return RunResult.from_dict(self._read(path), where=str(path)).key == key
+        except DataError as e:
+            self._quarantine(path, str(e))
+            return False
 
     def _read(self, path: Path) -> dict[str, Any]:
         try:
@@ -197,6 +211,8 @@ class Store:
     def _quarantine(self, path: Path, why: str) -> None:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         target = self.quarantine_dir / path.name
+        if target.exists():  # an earlier bad copy of the same run: keep both
+            target = self.quarantine_dir / f"{path.stem}.{time.time_ns()}{path.suffix}"
         try:
             os.replace(path, target)
         except OSError:
@@ -236,6 +252,10 @@ class Store:
             )
         result = {"key": key, **result}
         result.setdefault("config", config.to_dict())
+        # A custom run function may return only its metrics: the run's identity is the config's.
+        result.setdefault("status", "ok")
+        for name in ("task", "method", "seed", "budget", "weak_cost", "gold_cost", "gold_frac"):
+            result.setdefault(name, getattr(config, name))
         return self._record(key, RunResult.from_dict(result, where=f"run {key}").to_dict())
 
     def _record(self, key: str, result: dict[str, Any]) -> Path:

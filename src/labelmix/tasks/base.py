@@ -52,11 +52,13 @@ class TaskSpec:
     formatter: Formatter | None = None
     generator: Callable[[int], list[Example]] | None = None
     required_fields: tuple[str, ...] = field(default=())
+    # Where a generator's examples come from, for listings ("your file x.jsonl"); None: made here.
+    origin: str | None = None
 
     @property
     def source(self) -> str:
         if self.generator is not None:
-            return "generated"
+            return self.origin or "generated"
         return f"{self.hub_id}" + (f" ({self.config})" if self.config else "")
 
     @property

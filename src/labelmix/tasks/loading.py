@@ -98,7 +98,7 @@ def load_task_examples(
 ) -> tuple[list[Example], list[Example] | None, list[str]]:
     """(training-side examples, held-out examples or None, notes)."""
     if spec.generator is not None:
-        return spec.generator(seed), None, ["generated"]
+        return spec.generator(seed), None, [spec.source]
     rows, notes = load_rows(spec, data_dir)
     train_like: list[Example] = []
     for split in spec.train_splits:

@@ -92,11 +92,26 @@ class ProbeLearner:
     def load(cls, folder: Path, extractor: Features | None) -> ProbeLearner:
         from safetensors.torch import load_file
 
-        w = load_file(str(folder / HEAD_FILE))
+        path = folder / HEAD_FILE
+        try:
+            w = load_file(str(path))
+            d = w["weight"].shape[-1]
+            shapes = {"weight": (1, d), "bias": (1,), "mean": (d,), "std": (d,)}
+            bad = [k for k, shape in shapes.items() if tuple(w[k].shape) != shape]
+            if bad:
+                raise ValueError(f"tensor(s) {bad} of the wrong shape")
+            if not all(torch.isfinite(w[k]).all() for k in shapes):
+                raise ValueError("NaN or infinite weights")
+        except Exception as e:  # missing, truncated, not safetensors, wrong tensors
+            why = "missing" if not path.exists() else f"{type(e).__name__}: {e}"
+            raise ConfigError(
+                f"{path} is damaged ({' '.join(why.split())[:160]}); save the classifier again"
+            ) from None
         learner = cls.__new__(cls)
         learner.extractor = extractor
         learner.mean, learner.std = w["mean"], w["std"]
-        learner.head = torch.nn.Linear(w["weight"].shape[1], 1)
+        with torch_seeded(0):  # its random init is overwritten next; the caller's RNG is kept
+            learner.head = torch.nn.Linear(w["weight"].shape[1], 1)
         learner.head.load_state_dict({"weight": w["weight"], "bias": w["bias"]})
         learner.train_mode(False)
         return learner

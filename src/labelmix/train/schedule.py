@@ -4,11 +4,29 @@ settings (see labelmix.train.loop)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import numbers
+from dataclasses import dataclass, fields
 
 from labelmix.errors import ConfigError
 
 GUARDS = ("union", "own")
+# The type of every Schedule field (checked before any value), and those that may be None.
+_KINDS = {
+    "example_passes": "int",
+    "batch_size": "int",
+    "warmup_steps": "int",
+    "lr": "number",
+    "weight_decay": "number",
+    "beta2": "number",
+    "max_steps": "int",
+    "eval_every": "int",
+    "carry_optimizer": "bool",
+    "logconf_warmup": "int",
+    "anchor": "number",
+    "guard": "str",
+    "guard_weight": "number",
+}
+_OPTIONAL = ("max_steps", "eval_every", "guard_weight")
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,7 @@ class Schedule:
     guard_weight: float | None = 10.0
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.example_passes < 1:
             raise ConfigError(f"example_passes {self.example_passes} must be >= 1")
         if self.batch_size < 1:
@@ -66,6 +85,27 @@ class Schedule:
             raise ConfigError(f"guard_weight {self.guard_weight} must be a number >= 0 or None")
         if self.guard not in GUARDS:
             raise ConfigError(f"guard {self.guard!r} must be one of {', '.join(GUARDS)}")
+
+    def _check_types(self) -> None:
+        """Each field's type first, so a sweep file's `max_steps = 1.5` or `lr = "fast"` is one
+        clear line at load instead of a failure inside every run."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None and f.name in _OPTIONAL:
+                continue
+            kind = _KINDS[f.name]
+            ok = {
+                "int": isinstance(v, numbers.Integral) and not isinstance(v, bool),
+                "number": isinstance(v, numbers.Real) and not isinstance(v, bool),
+                "bool": isinstance(v, bool),
+                "str": isinstance(v, str),
+            }[kind]
+            if not ok:
+                what = {"int": "an integer", "number": "a number", "bool": "true or false"}
+                raise ConfigError(
+                    f"schedule {f.name} {v!r} must be {what.get(kind, 'a string')}"
+                    + (" or left out" if f.name in _OPTIONAL else "")
+                )
 
     def steps_for(self, n: int) -> int:
         """epochs = max(example_passes / n, 1), so small stages see more passes."""
