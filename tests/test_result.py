@@ -121,3 +121,19 @@ def test_a_second_bad_copy_of_a_run_does_not_overwrite_the_first(tmp_path: Path)
             warnings.simplefilter("ignore")
             assert not store.is_done("abc")
     assert len(list(store.quarantine_dir.iterdir())) == 2
+
+
+def test_validated_records_are_not_reread_until_they_change(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    path = store.runs_dir / "abc.json"
+    path.write_text(json.dumps(GOOD))
+    assert store.done_keys() == {"abc"}
+    assert json.loads(store.index_path.read_text()).keys() == {"abc.json"}
+    path.write_text("{}" + " " * 200)  # tampered after validation: another size, another time
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert store.done_keys() == set()
+    assert (store.quarantine_dir / "abc.json").exists()
+    store.index_path.write_text("not json")  # a damaged index is only a cache
+    (store.runs_dir / "abc.json").write_text(json.dumps(GOOD))
+    assert store.done_keys() == {"abc"}
