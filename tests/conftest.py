@@ -50,6 +50,9 @@ SLOW_TESTS = {
     "test_all_equal_rarely_calls_an_end_either",
     "test_a_truly_better_mixed_point_is_found",
     "test_sigkill_halfway_then_resume",
+    "test_a_run_leaves_torchs_global_generator_as_it_found_it",
+    "test_lora_trainer_loss_falls",
+    "test_weak_labels_of_a_relabelled_file_are_not_served_from_the_cache",
 }
 SLOW_MODULES = {"test_tasks_shared_data.py"}
 
