@@ -107,8 +107,6 @@ def md_table(
 # cost a full extraction per run on a CPU). They are compared with seq_sft point by point, not
 # mixed into the reachable-accuracy tables, whose cells are means over three seeds.
 REDUCED = ("seq_sft_2shot",)
-# Prompting trains nothing: it is a row of the reachable tables but no side of a regime.
-PROMPTED = ("few_shot",)
 
 
 def three_seed_runs(df: pd.DataFrame) -> pd.DataFrame:
@@ -165,9 +163,7 @@ def tables(df: pd.DataFrame) -> str:
         for task in sorted(b["task"].unique()):
             out.append(f"#### {task} (weak ${wc:g})")
             out.append(md_table(b[b["task"] == task], "method", "budget", "reachable", ci="ci"))
-        # Regimes compare how a trained model is best fed: prompting is tabulated, not a side.
-        trained = ok[~ok["method"].isin(PROMPTED)]
-        reg = decided_regimes(trained[trained["weak_cost"] == wc])
+        reg = decided_regimes(ok[ok["weak_cost"] == wc])  # prompting is no side of a regime
         reg["cell"] = [regime_cell(r) for r in reg.itertuples()]
         out.append(
             f"#### Regimes at weak ${wc:g} (rule: labelmix.analysis.regimes.DECISION_RULE; "

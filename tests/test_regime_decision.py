@@ -189,3 +189,18 @@ def test_a_mix_has_to_prove_itself() -> None:
     assert call_regime({MIXED: 0.60, QUANTITY: 0.99, QUALITY: 0.01}) == QUANTITY
     assert call_regime({MIXED: 0.60, QUANTITY: 0.02, QUALITY: 0.98}) == QUALITY
     assert call_regime({MIXED: 0.60, QUANTITY: 0.50, QUALITY: 0.50}) == UNDECIDED
+
+
+def test_prompting_is_no_side_of_a_regime() -> None:
+    """few_shot spends everything on gold labels but trains nothing: adding a strong few_shot
+    row to a table must not change the decision between training recipes."""
+    rng = np.random.default_rng(3)
+    base = synthetic_budget(0.85, 0.70, 0.75, 0.01, rng)
+    prompt = base[base["method"] == "gold_only"].copy()
+    prompt["method"] = "few_shot"
+    prompt["accuracy"] = 0.99
+    prompt["selection_accuracy"] = 0.99  # would be chosen as the all-gold side if it were one
+    a = decided_regimes(base, n_boot=300)
+    b = decided_regimes(pd.concat([base, prompt], ignore_index=True), n_boot=300)
+    assert list(a["regime"]) == list(b["regime"]) == [QUANTITY]
+    assert b.iloc[0]["gold_method"] == "gold_only"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from labelmix.analysis.frontier import _require, aggregate_points, choice_column
+from labelmix.methods import METHODS
 
 QUANTITY = "quantity-dominant"
 QUALITY = "quality-dominant"
@@ -38,7 +39,8 @@ DECISION_RULE = (
     f"least {LEVEL:g} of the resamples; otherwise 'quantity-dominant' when W >= G in at least "
     f"{LEVEL:g} of them, 'quality-dominant' when G > W in at least {LEVEL:g}; otherwise "
     "'undecided'. A mix has to prove itself; without that evidence the budget belongs to the end "
-    "that wins. A side with no configuration does not compete."
+    "that wins. A side with no configuration does not compete. Prompting (few_shot) trains "
+    "nothing and is no side."
 )
 
 RULE = (
@@ -361,6 +363,10 @@ def decided_regimes(
     if methods is not None:
         runs = runs[runs["method"].isin(list(methods))]
     runs = runs[pd.to_numeric(runs["weak_share_spent"], errors="coerce").notna()]
+    # Regimes compare how a trained model is best fed: prompting trains nothing, so it spends
+    # all on gold without being the all-gold side of a training recipe.
+    prompted = [m for m in runs["method"].unique() if m in METHODS and METHODS[m].prompt_only]
+    runs = runs[~runs["method"].isin(prompted)]
     rows = []
     for key, sub in runs.groupby([*keys, "budget"], dropna=False, sort=True):
         d = decide_regime(sub, level=level, n_boot=n_boot)
