@@ -110,3 +110,18 @@ def test_malformed_sweep_config_names_the_key(tmp_path):
 def test_weak_cost_above_gold_warns(tmp_path):
     out = lm("sweep", "configs/demo.toml", "--plan", "--weak-costs", "2.0")
     assert "never pay" in out.stderr
+
+
+def test_the_demo_config_ships_inside_the_package():
+    """`labelmix demo` reads its grid from the installed package (a wheel has no configs/
+    folder); configs/demo.toml in a checkout is the same file."""
+    import importlib.resources
+    from pathlib import Path
+
+    from labelmix.sweep import SweepConfig
+
+    packaged = Path(str(importlib.resources.files("labelmix") / "data" / "demo.toml"))
+    sweep = SweepConfig.load(packaged)
+    assert sweep.tasks == ("cities",) and len(sweep.runs()) == 220
+    checkout = Path(__file__).resolve().parents[1] / "configs" / "demo.toml"
+    assert checkout.resolve() == packaged.resolve()
