@@ -242,7 +242,8 @@ def fit(
             )
         if k:
             raise ConfigError(
-                f"{method_name} puts a {k}-shot text prefix on every input, which precomputed features cannot see; use shots=0 or a method without a prefix"
+                f"{method_name} puts a {k}-shot text prefix on every input, which precomputed "
+                "features cannot see; use shots=0 or a method without a prefix"
             )
         if not isinstance(task, Task):
             raise ConfigError("precomputed features need a Task (their rows follow task.texts)")

@@ -48,9 +48,6 @@ class WeakLabeler:
         """A user's own weak labels (hard 0/1 or probabilities), keyed by example id."""
         return WeakLabeler(probs, price)
 
-    def covers(self, ids: Sequence[str]) -> bool:
-        return all(i in self._probs for i in ids)
-
     def priced(self, price: float) -> WeakLabeler:
         """The same labels sold at another price (one trained labeler serves every weak cost)."""
         return WeakLabeler(self._probs, price, self.report)
@@ -67,9 +64,9 @@ class WeakLabeler:
         return np.array([self._probs[i] for i in ids], dtype=np.float32)
 
     def buy(self, ids: Sequence[str], ledger: Ledger, purpose: str) -> np.ndarray:
-        self.peek(ids)  # every id has a label, before anything is charged
+        labels = self.peek(ids)  # every id has a label, before anything is charged
         ledger.charge(self.source, ids, self.price, purpose)
-        return self.peek(ids)
+        return labels
 
     def confidences(self, ids: Sequence[str]) -> np.ndarray:
         """Used by most-confident sampling, which ranks before buying (the weak labeler's

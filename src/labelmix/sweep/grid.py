@@ -338,15 +338,10 @@ def describe_run(cfg: RunConfig) -> str:
     return describe(cfg.task, cfg.method, cfg.budget, cfg.gold_frac, cfg.seed)
 
 
-def _used(cfg: RunConfig) -> tuple[int, int]:
-    """(n_weak, n_gold) the run's method actually uses of its allocation (RunConfig.labels_used)."""
-    return cfg.labels_used()
-
-
 def check_affordable(runs: Iterable[RunConfig], where: str = "") -> None:
     """Refuse runs whose allocation buys none of the labels their method uses (e.g. gold_only
     with a budget below one gold label): they could only fail, after everything else ran."""
-    bad = [cfg for cfg in runs if sum(_used(cfg)) == 0]
+    bad = [cfg for cfg in runs if sum(cfg.labels_used()) == 0]
     if not bad:
         return
     shown = "; ".join(
@@ -382,7 +377,7 @@ def plan_table(runs: Sequence[RunConfig]) -> list[dict[str, Any]]:
     check_affordable(runs)
     rows: list[dict[str, Any]] = []
     for cfg in runs:
-        n_weak, n_gold = _used(cfg)
+        n_weak, n_gold = cfg.labels_used()
         dollars = n_weak * cfg.weak_cost + n_gold * cfg.gold_cost
         notes = []
         method = get_method(cfg.method)

@@ -184,14 +184,8 @@ class Store:
             except OSError:
                 continue
             stamp = [st.st_size, st.st_mtime_ns]
-            if index.get(path.name) != stamp:
-                try:
-                    record = RunResult.from_dict(self._read(path), where=str(path))
-                    if record.key != path.stem:
-                        raise DataError(f"{path}: holds the record of run {record.key!r}")
-                except DataError as e:
-                    self._quarantine(path, str(e))
-                    continue
+            if index.get(path.name) != stamp and self._valid_record(path) is None:
+                continue
             valid[path.name] = stamp
         if valid != index:
             with contextlib.suppress(OSError):  # a read-only store is still readable
@@ -204,13 +198,7 @@ class Store:
     def is_done(self, key: str) -> bool:
         """A valid record of the run is stored (a damaged one is set aside, see results)."""
         path = self.runs_dir / f"{key}.json"
-        if not path.exists():
-            return False
-        try:
-            return RunResult.from_dict(self._read(path), where=str(path)).key == key
-        except DataError as e:
-            self._quarantine(path, str(e))
-            return False
+        return path.exists() and self._valid_record(path) is not None
 
     def _read(self, path: Path) -> dict[str, Any]:
         try:
@@ -224,17 +212,19 @@ class Store:
         """Every finished run with a valid record (labelmix.result), sorted by key. A record that
         is not JSON, has the wrong shape or another run's key is moved to quarantine/ with a
         warning, so it neither counts as done nor breaks a report."""
-        out = []
-        for path in sorted(self.runs_dir.glob("*.json")):
-            try:
-                record = RunResult.from_dict(self._read(path), where=str(path))
-                if record.key != path.stem:
-                    raise DataError(f"{path}: holds the record of run {record.key!r}")
-            except DataError as e:
-                self._quarantine(path, str(e))
-                continue
-            out.append(record.to_dict())
-        return out
+        records = (self._valid_record(p) for p in sorted(self.runs_dir.glob("*.json")))
+        return [r.to_dict() for r in records if r is not None]
+
+    def _valid_record(self, path: Path) -> RunResult | None:
+        """The run record in `path`, or None after moving a damaged one to quarantine/."""
+        try:
+            record = RunResult.from_dict(self._read(path), where=str(path))
+            if record.key != path.stem:
+                raise DataError(f"{path}: holds the record of run {record.key!r}")
+        except DataError as e:
+            self._quarantine(path, str(e))
+            return None
+        return record
 
     @property
     def quarantine_dir(self) -> Path:

@@ -131,135 +131,110 @@ def train_stage(
     (module docstring) and `earlier_val` holds the earlier stages' validation labels. Returns
     the optimizer so a caller can carry its state into the next stage."""
     with torch_seeded(seed):  # dropout and any other torch randomness of the stage
-        return _train_stage(
-            learner,
-            train_texts,
-            train_targets,
-            val_texts,
-            val_targets,
-            schedule,
-            loss,
-            seed,
-            optimizer,
-            desc,
-            start_competes,
-            earlier_val,
-        )
+        t0 = time.perf_counter()
+        n = len(train_texts)
+        if n == 0:
+            raise ValueError("a stage needs at least one training example")
+        gen = np.random.default_rng(seed)
+        enc_train = learner.encode(train_texts)
+        val_texts = list(val_texts)
+        n_val_own = len(val_texts)
+        val_targets = np.asarray(val_targets, dtype=float)
+        if start_competes and schedule.guard == "union" and earlier_val is not None:
+            val_texts = val_texts + list(earlier_val[0])
+            val_targets = np.concatenate([val_targets, np.asarray(earlier_val[1], dtype=float)])
+        enc_val = learner.encode(val_texts) if len(val_texts) else None
+        targets = torch.as_tensor(np.asarray(train_targets, dtype=np.float32))
+        val_hard = (val_targets > 0.5).astype(float)
 
+        def score(logits: np.ndarray) -> tuple[float, str]:
+            return _guarded_score(val_hard, logits, n_val_own, schedule.guard_weight)
 
-def _train_stage(
-    learner: Learner,
-    train_texts: Sequence[str],
-    train_targets: np.ndarray,
-    val_texts: Sequence[str],
-    val_targets: np.ndarray,
-    schedule: Schedule,
-    loss: str,
-    seed: int,
-    optimizer: torch.optim.AdamW | None = None,
-    desc: str = "stage",
-    start_competes: bool = False,
-    earlier_val: tuple[Sequence[str], np.ndarray] | None = None,
-) -> tuple[StageReport, torch.optim.AdamW]:
-    t0 = time.perf_counter()
-    n = len(train_texts)
-    if n == 0:
-        raise ValueError("a stage needs at least one training example")
-    gen = np.random.default_rng(seed)
-    enc_train = learner.encode(train_texts)
-    val_texts = list(val_texts)
-    n_val_own = len(val_texts)
-    val_targets = np.asarray(val_targets, dtype=float)
-    if start_competes and schedule.guard == "union" and earlier_val is not None:
-        val_texts = val_texts + list(earlier_val[0])
-        val_targets = np.concatenate([val_targets, np.asarray(earlier_val[1], dtype=float)])
-    enc_val = learner.encode(val_texts) if len(val_texts) else None
-    targets = torch.as_tensor(np.asarray(train_targets, dtype=np.float32))
-    val_hard = (val_targets > 0.5).astype(float)
-
-    def score(logits: np.ndarray) -> tuple[float, str]:
-        return _guarded_score(val_hard, logits, n_val_own, schedule.guard_weight)
-
-    anchor = schedule.anchor / n if start_competes else 0.0
-    start = [p.detach().clone() for p in learner.parameters()] if anchor > 0 else []
-    total = schedule.steps_for(n)
-    batch = min(schedule.batch_size, n)
-    eval_every = schedule.eval_every or max(1, total // 20)
-    if optimizer is None:
-        optimizer = make_optimizer(learner.parameters(), schedule)
-    else:
-        for group in optimizer.param_groups:
-            group["lr"] = schedule.lr
-            group["initial_lr"] = schedule.lr
-
-    best_score, best_step, best_state, kind = -math.inf, 0, None, "none"
-    losses: list[float] = []
-    window: list[float] = []
-    order = gen.permutation(n)
-    cursor = 0
-    if enc_val is not None and start_competes:
-        # After an earlier stage the starting weights compete too: this stage may only hurt.
-        learner.train_mode(False)
-        best_score, kind = score(learner.predict(enc_val))
-        best_state = learner.snapshot()
-    learner.train_mode(True)
-    with progress(total=total, desc=desc) as bar:
-        for step in range(total):
-            if cursor + batch > n:
-                order = gen.permutation(n)
-                cursor = 0
-            idx = order[cursor : cursor + batch]
-            cursor += batch
+        anchor = schedule.anchor / n if start_competes else 0.0
+        start = [p.detach().clone() for p in learner.parameters()] if anchor > 0 else []
+        total = schedule.steps_for(n)
+        batch = min(schedule.batch_size, n)
+        eval_every = schedule.eval_every or max(1, total // 20)
+        if optimizer is None:
+            optimizer = make_optimizer(learner.parameters(), schedule)
+        else:
             for group in optimizer.param_groups:
-                group["lr"] = schedule.lr * lr_factor(step, schedule.warmup_steps, total)
-            logits = learner.forward(enc_train, idx)
-            y = targets[idx].to(logits.device)
-            if loss == "logconf":
-                value = logconf(logits, y, logconf_weight(step, schedule.logconf_warmup))
-            else:
-                value = xent(logits, y)
-            if anchor > 0:
-                pull = sum(
-                    ((p - p0) ** 2).sum() for p, p0 in zip(learner.parameters(), start, strict=True)
-                )
-                value = value + 0.5 * anchor * pull
-            if not torch.isfinite(value.detach()):
-                raise TrainingError(
-                    f"{desc}: the loss became {float(value.detach())} at step {step + 1} of "
-                    f"{total} (learning rate {schedule.lr:g}): training diverged; lower the "
-                    "learning rate"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            optimizer.step()
-            window.append(float(value.detach()))
-            bar.update(1)
-            last = step == total - 1
-            if (step + 1) % eval_every == 0 or last:
-                losses.append(float(np.mean(window)))
-                window = []
-                if enc_val is not None:
-                    learner.train_mode(False)
-                    value_now, kind = score(learner.predict(enc_val))
-                    learner.train_mode(True)
-                    if value_now > best_score:
-                        best_score, best_step, best_state = value_now, step + 1, learner.snapshot()
-    learner.train_mode(False)
-    if best_state is not None:
-        learner.restore(best_state)
-    else:
-        best_step = total
-    report = StageReport(
-        n_train=n,
-        n_val=n_val_own,
-        n_scored=len(val_texts),
-        steps=total,
-        best_step=best_step,
-        best_val_auroc=best_score if kind == "auroc" else None,
-        early_stopping=kind if enc_val is not None else "none (no validation labels)",
-        loss_first=losses[0] if losses else None,
-        loss_last=losses[-1] if losses else None,
-        losses=[round(v, 5) for v in losses],
-        time_s=time.perf_counter() - t0,
-    )
-    return report, optimizer
+                group["lr"] = schedule.lr
+                group["initial_lr"] = schedule.lr
+
+        best_score, best_step, best_state, kind = -math.inf, 0, None, "none"
+        losses: list[float] = []
+        window: list[float] = []
+        order = gen.permutation(n)
+        cursor = 0
+        if enc_val is not None and start_competes:
+            # After an earlier stage the starting weights compete too: this stage may only hurt.
+            learner.train_mode(False)
+            best_score, kind = score(learner.predict(enc_val))
+            best_state = learner.snapshot()
+        learner.train_mode(True)
+        with progress(total=total, desc=desc) as bar:
+            for step in range(total):
+                if cursor + batch > n:
+                    order = gen.permutation(n)
+                    cursor = 0
+                idx = order[cursor : cursor + batch]
+                cursor += batch
+                for group in optimizer.param_groups:
+                    group["lr"] = schedule.lr * lr_factor(step, schedule.warmup_steps, total)
+                logits = learner.forward(enc_train, idx)
+                y = targets[idx].to(logits.device)
+                if loss == "logconf":
+                    value = logconf(logits, y, logconf_weight(step, schedule.logconf_warmup))
+                else:
+                    value = xent(logits, y)
+                if anchor > 0:
+                    pull = sum(
+                        ((p - p0) ** 2).sum()
+                        for p, p0 in zip(learner.parameters(), start, strict=True)
+                    )
+                    value = value + 0.5 * anchor * pull
+                if not torch.isfinite(value.detach()):
+                    raise TrainingError(
+                        f"{desc}: the loss became {float(value.detach())} at step {step + 1} of "
+                        f"{total} (learning rate {schedule.lr:g}): training diverged; lower the "
+                        "learning rate"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                value.backward()
+                optimizer.step()
+                window.append(float(value.detach()))
+                bar.update(1)
+                last = step == total - 1
+                if (step + 1) % eval_every == 0 or last:
+                    losses.append(float(np.mean(window)))
+                    window = []
+                    if enc_val is not None:
+                        learner.train_mode(False)
+                        value_now, kind = score(learner.predict(enc_val))
+                        learner.train_mode(True)
+                        if value_now > best_score:
+                            best_score, best_step, best_state = (
+                                value_now,
+                                step + 1,
+                                learner.snapshot(),
+                            )
+        learner.train_mode(False)
+        if best_state is not None:
+            learner.restore(best_state)
+        else:
+            best_step = total
+        report = StageReport(
+            n_train=n,
+            n_val=n_val_own,
+            n_scored=len(val_texts),
+            steps=total,
+            best_step=best_step,
+            best_val_auroc=best_score if kind == "auroc" else None,
+            early_stopping=kind if enc_val is not None else "none (no validation labels)",
+            loss_first=losses[0] if losses else None,
+            loss_last=losses[-1] if losses else None,
+            losses=[round(v, 5) for v in losses],
+            time_s=time.perf_counter() - t0,
+        )
+        return report, optimizer
