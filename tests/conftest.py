@@ -53,6 +53,15 @@ SLOW_TESTS = {
     "test_a_run_leaves_torchs_global_generator_as_it_found_it",
     "test_lora_trainer_loss_falls",
     "test_weak_labels_of_a_relabelled_file_are_not_served_from_the_cache",
+    "test_after_prefetch_runs_extract_nothing_and_give_the_same_results",
+    "test_readme_label_your_own_data_walkthrough",
+    "test_kill9_at_random_moments_of_a_series_of_imports",
+    "test_train_with_the_lora_trainer",
+    "test_gpu_check_runs_tiny_on_cpu",
+    "test_throughput_benchmark_runs_tiny",
+    "test_the_built_in_prior_matches_the_committed_store",
+    "test_advise_on_cities_with_tiny_models",
+    "test_advise_cli_refusals_and_a_file_task",
 }
 SLOW_MODULES = {"test_tasks_shared_data.py"}
 

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("labelmix.labels", "labelmix.models", "labelmix.prompts"),  # label sources, models
     ("labelmix.train",),  # schedules, the stage loop, learners, the weak labeler's training
     ("labelmix.config", "labelmix.classifier", "labelmix.result", "labelmix.run"),  # one run
-    ("labelmix.api", "labelmix.sweep"),  # the library API; many runs
+    ("labelmix.api", "labelmix.sweep", "labelmix.prefetch", "labelmix.project"),  # API, sweeps
     ("labelmix.analysis",),  # reading stores
     ("labelmix.cli", "labelmix.__main__", "labelmix"),  # entry points
 )

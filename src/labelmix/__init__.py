@@ -34,12 +34,14 @@ _EXPORTS: dict[str, str] = {
     "Classifier": "labelmix.classifier",
     "RunConfig": "labelmix.config",
     "execute_run": "labelmix.run",
+    "advise": "labelmix.analysis.advisor",
     "LabelmixError": "labelmix.errors",
     "METHODS": "labelmix.methods",
     "Method": "labelmix.methods",
     "StageSpec": "labelmix.methods",
     "SplitSizes": "labelmix.tasks.splits",
     "Schedule": "labelmix.train.schedule",
+    "Project": "labelmix.project",
 }
 __all__ = [
     "METHODS",
@@ -47,6 +49,7 @@ __all__ = [
     "FitResult",
     "LabelmixError",
     "Method",
+    "Project",
     "RunConfig",
     "Schedule",
     "SplitSizes",

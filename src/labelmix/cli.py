@@ -133,32 +133,120 @@ def tasks_show(
 # ---------------------------------------------------------------- weak labels
 
 
+WeakLabelerOpt = Annotated[
+    str,
+    typer.Option(
+        "--labeler",
+        help="probe | finetune | prompt | column (the file task's field weak_label) | "
+        "column:FIELD | column:PATH.jsonl|csv[:FIELD] (your own weak labels, by text or id).",
+    ),
+]
+
+
 @app.command("weak-labels")
 def weak_labels(
     task: str = "cities",
-    weak_model: str = "minilm",
+    labeler: WeakLabelerOpt = "probe",
+    weak_model: Annotated[
+        str | None,
+        typer.Option(help="Model of the labeler (default: minilm; smollm2 for prompt)."),
+    ] = None,
     data_dir: DataDir = None,
     seed: int = 0,
     weak_train: WeakTrain = SIZES.weak_train,
     pool: PoolSize = SIZES.pool,
     test: TestSize = SIZES.test,
 ) -> None:
-    """Train (or load cached) weak labels and report their accuracy and AUROC against gold."""
+    """Make (or load cached) weak labels; report accuracy, AUROC and calibration against gold."""
+    from labelmix.labels.weak import check_labeler, default_weak_model, weak_label_quality
+    from labelmix.metrics import bootstrap_ci
+    from labelmix.models.loading import check_model_name
     from labelmix.tasks import get_task, load_splits
-    from labelmix.train.weak_labeler import train_weak_labeler
+    from labelmix.train.weak_labeler import make_weak_labeler
 
     t0 = time.perf_counter()
+    model = weak_model or default_weak_model(labeler)
+    check_labeler(labeler, task, model)
+    check_model_name(model)
     splits = load_splits(get_task(task), _data_dir(data_dir), _sizes(weak_train, pool, test), seed)
-    weak = train_weak_labeler(task, weak_model, splits, price=0.0, seed=seed)
+    weak = make_weak_labeler(labeler, task, model, splits, price=0.0, seed=seed)
     r = weak.report
     assert r is not None
-    typer.echo(
-        f"weak labels for {task} from {weak_model} (probe on frozen features, trained on "
-        f"{r.n_train} gold labels, early-stopped on {r.n_val}){' [cached]' if r.cached else ''}\n"
-        f"pool ({len(splits.pool)}): accuracy {r.pool_accuracy:.3f} (threshold 0.5), AUROC {r.pool_auroc:.3f}\n"
-        f"test ({len(splits.test)}): accuracy {r.test_accuracy:.3f}, AUROC {r.test_auroc:.3f}\n"
-        f"time {time.perf_counter() - t0:.1f} s (training {r.time_s:.1f} s when first computed)"
+    lines = [f"weak labels for {task}: {r.labeler}{' [cached]' if r.cached else ''}"]
+    for name, split, what in (
+        ("pool", splits.pool, "what a budget buys"),
+        ("test", splits.test, "reported only, never chosen on"),
+    ):
+        y = [e.label for e in split]
+        p = weak.peek([e.id for e in split])
+        q = weak_label_quality(y, p)
+        lo, hi = bootstrap_ci(y, p - 0.5, "accuracy", seed=seed)
+        lines.append(
+            f"{name} ({len(split)}, {what}): accuracy {q['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] "
+            f"(P > 0.5), AUROC {q['auroc']:.3f}, Brier {q['brier']:.3f}, ECE {q['ece']:.3f}"
+        )
+    lines.append(
+        f"time {time.perf_counter() - t0:.1f} s (making the labels {r.time_s:.1f} s when first "
+        "computed)"
     )
+    typer.echo("\n".join(lines))
+
+
+@app.command("signal")
+def signal_cmd(
+    task: str,
+    labelers: Annotated[
+        str,
+        typer.Option(help="Comma-separated weak labelers to measure (see weak-labels --labeler)."),
+    ] = "probe,prompt",
+    weak_model: Annotated[
+        str | None, typer.Option(help="Model of the probe and finetune labelers (minilm).")
+    ] = None,
+    prompt_model: Annotated[
+        str | None, typer.Option(help="Causal LM of the prompt labeler (smollm2).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="The strong model (probe trainer).")] = RUN.model,
+    gold_counts: Annotated[
+        str, typer.Option(help="Gold label counts for the strong model; the whole pool is added.")
+    ] = "16,64,256,1024",
+    data_dir: DataDir = None,
+    seed: int = 0,
+    weak_train: WeakTrain = 600,
+    pool: PoolSize = 2000,
+    test: TestSize = 500,
+    select: SelectSize = 300,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the report as JSON here.")
+    ] = None,
+) -> None:
+    """Can TASK show the quantity/quality trade-off? Weak-label accuracy of each labeler, the
+    strong model's gold-only accuracy up to its ceiling, and a yes / no / undecided verdict."""
+    from labelmix.analysis.signal import signal_check
+    from labelmix.atomic import atomic_write_json
+
+    specs = [s.strip() for s in labelers.split(",") if s.strip()]
+    try:
+        counts = [int(c) for c in gold_counts.split(",") if c.strip()]
+    except ValueError:
+        _fail(f"--gold-counts {gold_counts!r} must be comma-separated integers")
+    if any(c < 1 for c in counts):
+        _fail(f"--gold-counts {gold_counts!r} must be positive")
+    if json_out is not None and json_out.is_dir():
+        _fail(f"--json {json_out} is a folder; give a file path")
+    named = {"probe": weak_model, "finetune": weak_model, "prompt": prompt_model}
+    report = signal_check(
+        task,
+        labelers=specs,
+        weak_models={kind: m for kind, m in named.items() if m},
+        strong_model=model,
+        gold_counts=counts,
+        sizes=_sizes(weak_train, pool, test, select),
+        seed=seed,
+        data_dir=str(_data_dir(data_dir)) if _data_dir(data_dir) else None,
+    )
+    typer.echo(report.to_text())
+    if json_out is not None:
+        atomic_write_json(json_out, report.to_dict())
 
 
 # ---------------------------------------------------------------- one run
@@ -356,7 +444,11 @@ def sweep_cmd(
         str | None, typer.Option(help="Ray cluster address (default: start a local one).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Parallel workers (local: processes; ray: CPUs).")
+        int | None,
+        typer.Option(
+            help="Parallel workers (local: processes, by default one per core for a grid of 16 "
+            "or more probe runs; ray: CPUs)."
+        ),
     ] = None,
     plan: Annotated[
         bool, typer.Option("--plan", help="Print every run with labels and dollars; train nothing.")
@@ -534,6 +626,65 @@ def recommend_cmd(
     typer.echo(rec.get("advice", json.dumps(rec, default=str)))
 
 
+@app.command("advise")
+def advise_cmd(
+    budget: Annotated[float, typer.Option(help="Dollars you can spend, the pilot included.")],
+    task: Annotated[str, typer.Option(help="A task name or file:PATH (.jsonl/.csv).")] = "cities",
+    weak_cost: Annotated[float, typer.Option(help="Dollars per weak label.")] = 0.1,
+    gold_cost: Annotated[float, typer.Option(help="Dollars per gold label.")] = 1.0,
+    pilot_frac: Annotated[
+        float, typer.Option(help="Most of the budget the pilot may spend (it may stop sooner).")
+    ] = 0.1,
+    stores: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--from", help="A study store to learn from; repeat for several (default: built-in)."
+        ),
+    ] = None,
+    weak_model: str = RUN.weak_model,
+    seed: Annotated[int, typer.Option(help="Draws the splits and the pilot's items.")] = 0,
+    data_dir: DataDir = None,
+    weak_train: WeakTrain = SIZES.weak_train,
+    pool: PoolSize = SIZES.pool,
+    test: TestSize = SIZES.test,
+    select: SelectSize = SIZES.select,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
+) -> None:
+    """How to split a budget before spending it: buys a small pilot (gold and weak labels of the
+    same items, charged and reused), then predicts each allocation's accuracy from the stores."""
+    from labelmix.analysis.advisor import advise, check_request
+
+    check_request(budget, weak_cost, gold_cost, pilot_frac)
+    for store in stores or []:
+        _require_store(store)
+    where = _data_dir(data_dir)
+    a = advise(
+        task,
+        budget=budget,
+        weak_cost=weak_cost,
+        gold_cost=gold_cost,
+        pilot_frac=pilot_frac,
+        stores=stores,
+        weak_model=weak_model,
+        seed=seed,
+        data_dir=str(where) if where else None,
+        split_sizes=_sizes(weak_train, pool, test, select),
+    )
+    if as_json:
+        typer.echo(a.to_json())
+        return
+    p = a.pilot
+    typer.echo(
+        f"advice for {a.task}: ${a.budget:g}, weak labels ${a.weak_cost:g}, gold ${a.gold_cost:g}\n"
+        f"  plan:      {a.method}, {a.n_weak} weak + {a.n_gold} gold labels"
+        + (f" (the pilot's {p.n_items} of each included)" if p.n_items else "")
+        + f"\n  predicted: test accuracy {a.predicted_accuracy:.3f} "
+        f"(90% interval for one run {a.interval[0]:.3f}-{a.interval[1]:.3f})\n"
+        f"  pilot:     {p.n_items} items, ${p.cost:.2f} of the budget; {p.stopped}\n"
+        f"  learnt from: {a.prior_source}\n\n{a.reason}"
+    )
+
+
 @app.command("predict")
 def predict_cmd(
     classifier: Annotated[Path, typer.Argument(help="Folder from `labelmix run --save-model`.")],
@@ -591,12 +742,15 @@ def demo_cmd(
         "labelmix-demo"
     ),
     backend: str = "local",
+    workers: Annotated[
+        int | None, typer.Option(help="Parallel workers (default: one per core, up to 8).")
+    ] = None,
 ) -> None:
     """The main job: a CPU-sized sweep on `cities` with the offline defaults, then the report."""
     from labelmix.sweep import Store, SweepConfig, expand, run_sweep
     from labelmix.sweep.backends import check_backend_options
 
-    check_backend_options(backend, None, None)
+    check_backend_options(backend, workers, None)
     config = Path(str(importlib.resources.files("labelmix") / "data" / "demo.toml"))
     if not config.is_file():
         _fail(f"{config} is missing: reinstall labelmix (the demo config ships inside it)")
@@ -605,7 +759,7 @@ def demo_cmd(
     runs = expand(sweep)
     typer.echo(f"labelmix demo: {len(runs)} runs of {config.name} into {out}")
     store = Store(out)
-    summary = run_sweep(runs, store, backend=backend, sweep=sweep)
+    summary = run_sweep(runs, store, backend=backend, workers=workers, sweep=sweep)
     typer.echo(str(summary))
     if summary.done + summary.skipped == 0:
         _exit_if_failed(store, summary)
@@ -618,6 +772,203 @@ def demo_cmd(
         typer.echo(md.read_text())
     typer.echo(f"demo finished in {time.perf_counter() - t0:.0f} s")
     _exit_if_failed(store, summary)
+
+
+# ---------------------------------------------------------------- labelling projects
+
+project_app = typer.Typer(
+    help="Label your own data: order labels from annotators or a machine, import them, train.",
+    no_args_is_help=True,
+)
+app.add_typer(project_app, name="project")
+ProjectDir = Annotated[Path, typer.Argument(help="The project folder.")]
+
+
+@project_app.command("init")
+def project_init(
+    folder: Annotated[Path, typer.Argument(help="A new (or empty) folder for the project.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="Unlabelled items: .jsonl, .csv, or a folder a datasets split was saved to."
+        ),
+    ],
+    budget: Annotated[float, typer.Option(help="Dollars to spend on labels.")],
+    weak_cost: Annotated[float, typer.Option(help="Dollars per weak label.")],
+    gold_cost: Annotated[float, typer.Option(help="Dollars per gold label.")] = RUN.gold_cost,
+    seed: Annotated[
+        int, typer.Option(help="Draws the items' order (random batches follow it).")
+    ] = 0,
+    text_field: Annotated[str, typer.Option(help="The field holding each text.")] = "text",
+    id_field: Annotated[
+        str | None,
+        typer.Option(
+            help="The field naming each item (default: 'id' if present, else a text hash)."
+        ),
+    ] = None,
+) -> None:
+    """Make a project over unlabelled items, with its budget and prices."""
+    from labelmix.project import Project
+
+    with Project.init(
+        folder,
+        data,
+        budget=budget,
+        weak_cost=weak_cost,
+        gold_cost=gold_cost,
+        seed=seed,
+        text_field=text_field,
+        id_field=id_field,
+    ) as project:
+        status = project.status()
+        notes = project.notes
+    typer.echo(f"project {folder}: {status.n_items} items from {data} ({'; '.join(notes)})")
+    typer.echo(status.lines()[1])
+    typer.echo(f"next: {status.advice}")
+
+
+@project_app.command("next")
+def project_next(
+    folder: ProjectDir,
+    source: Annotated[str, typer.Option(help="gold | weak")],
+    n: Annotated[int, typer.Option("--n", help="How many labels to order.")],
+    strategy: Annotated[
+        str,
+        typer.Option(help="random (the project's seeded order) | uncertainty (latest classifier)."),
+    ] = "random",
+    labeler: Annotated[
+        str | None,
+        typer.Option(help="Weak labels from this model now, without a file (e.g. minilm)."),
+    ] = None,
+    labeler_kind: Annotated[
+        str, typer.Option(help="probe (trained on the gold labels so far) | icl (few-shot).")
+    ] = "probe",
+    shots: Annotated[int, typer.Option(help="icl labeler: gold demonstrations.")] = 8,
+) -> None:
+    """Order labels (their price is reserved): a batch to annotate, or weak labels by --labeler."""
+    from labelmix.project import Project
+
+    if labeler is not None and source != "weak":
+        _fail("--labeler makes weak labels; gold labels come from annotators (drop --labeler)")
+    with Project.open(folder) as project:
+        if labeler is not None:
+            batch = project.buy_machine_weak_labels(
+                n, labeler, kind=labeler_kind, strategy=strategy, shots=shots
+            )
+        else:
+            batch = project.next_batch(source, n, strategy)
+        left = project.status().money["left"]
+    from labelmix.project.db import usd
+
+    typer.echo(f"{batch.line()}; {usd(left)} of the budget left")
+    if batch.files:
+        typer.echo("label one of: " + ", ".join(str(p) for p in batch.files))
+        typer.echo(
+            f"then `labelmix project import {folder} FILE` (Label Studio: label config in "
+            f"{folder / 'batches' / 'labelstudio-config.xml'}, import its JSON export)"
+        )
+
+
+@project_app.command("import")
+def project_import(
+    folder: ProjectDir,
+    file: Annotated[
+        Path, typer.Argument(help="Labels: CSV, JSONL, or a Label Studio JSON export.")
+    ],
+    id_field: Annotated[str, typer.Option(help="The field naming each item.")] = "id",
+    label_field: Annotated[
+        str, typer.Option(help="The field (Label Studio: the choices' name) of the label.")
+    ] = "label",
+    positive: Annotated[
+        str | None, typer.Option(help="A label name that means 1 (besides '1').")
+    ] = None,
+    negative: Annotated[
+        str | None, typer.Option(help="A label name that means 0 (besides '0').")
+    ] = None,
+) -> None:
+    """Read labels back, check them all, charge what arrived (a re-import charges nothing)."""
+    from labelmix.project import Project
+
+    if positive is not None and positive == negative:
+        _fail(f"--positive and --negative are both {positive!r}: a name means 1 or 0, not both")
+    names = {k: v for k, v in ((positive, 1), (negative, 0)) if k is not None}
+    with Project.open(folder) as project:
+        report = project.import_labels(
+            file, id_field=id_field, label_field=label_field, names=names
+        )
+    typer.echo("\n".join(report.lines()))
+
+
+@project_app.command("close")
+def project_close(
+    folder: ProjectDir,
+    batch: Annotated[int, typer.Argument(help="The batch number.")],
+) -> None:
+    """Stop waiting for a batch's missing labels; what was reserved for them is released."""
+    from labelmix.project import Project
+
+    with Project.open(folder) as project:
+        closed = project.close_batch(batch)
+        left = project.status().money["left"]
+    from labelmix.project.db import usd
+
+    typer.echo(f"{closed.line()}; closed, {usd(left)} of the budget left")
+
+
+@project_app.command("train")
+def project_train(
+    folder: ProjectDir,
+    method: str = "seq_sft",
+    trainer: Annotated[str, typer.Option(help="probe | lora")] = RUN.trainer,
+    model: str = RUN.model,
+    folds: Annotated[
+        int, typer.Option(help="Cross-validation folds over the gold labels (0: no estimate).")
+    ] = 5,
+    layer: Annotated[int | None, typer.Option(help="probe: hidden layer of the features.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Cap optimizer steps per stage (short CPU checks).")
+    ] = None,
+    save_model: Annotated[
+        Path | None, typer.Option(help="Also save the classifier here (for `labelmix predict`).")
+    ] = None,
+) -> None:
+    """Train a method on the labels bought, estimate its accuracy on the gold labels, save it."""
+    from dataclasses import replace
+
+    from labelmix.project import Project
+    from labelmix.project.training import TrainSettings
+
+    schedule = None
+    if max_steps is not None:
+        base = TrainSettings(method=method, trainer=trainer, model=model).effective_schedule()
+        schedule = replace(base, max_steps=max_steps)
+    with Project.open(folder) as project:
+        trained = project.train(
+            method,
+            trainer=trainer,
+            model=model,
+            folds=folds,
+            layer=layer,
+            schedule=schedule,
+            save_to=save_model,
+        )
+    typer.echo(trained.line())
+    for note in trained.notes:
+        typer.echo(f"note: {note}")
+    where = save_model or trained.path
+    typer.echo(f"classifier: {where} (apply it with `labelmix predict {where} FILE`)")
+
+
+@project_app.command("status")
+def project_status(folder: ProjectDir) -> None:
+    """Spent, reserved and left; labels per source; open batches; the latest estimate; next."""
+    from labelmix.project import Project
+
+    with Project.open(folder) as project:
+        status = project.status()
+    typer.echo("\n".join(status.lines()))
+    if status.problems:
+        raise typer.Exit(1)
 
 
 def main() -> None:

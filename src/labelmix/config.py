@@ -41,7 +41,18 @@ _KINDS: dict[str, tuple[str, bool]] = {  # field -> (kind, None allowed)
     "lora_rank": ("int", False),
     "max_length": ("int", False),
     "data_dir": ("str", True),
+    "gradient_checkpointing": ("bool", False),
+    "load_in_4bit": ("bool", False),
+    "weak_labeler": ("str", False),
 }
+
+# Fields added after run stores existed: left out of the key while at these values, so every
+# stored run keeps its key (a store resumes by key). A new field that changes results goes here
+# with the value that reproduces the old behaviour.
+KEY_NEUTRAL: dict[str, Any] = {"load_in_4bit": False, "weak_labeler": "probe"}
+
+# How a run is executed, not what it computes: never part of the key (like data_dir).
+EXECUTION_ONLY = ("data_dir", "gradient_checkpointing")
 
 
 def _normalise_numbers(cfg: Any) -> None:
@@ -67,11 +78,17 @@ def _check_kind(name: str, value: Any) -> None:
         and not isinstance(value, bool)
         and math.isfinite(value),
         "int": isinstance(value, int) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
         "SplitSizes": isinstance(value, SplitSizes),
         "Schedule": isinstance(value, Schedule),
     }[kind]
     if not ok:
-        what = {"str": "a non-empty string", "number": "a finite number", "int": "an integer"}
+        what = {
+            "str": "a non-empty string",
+            "number": "a finite number",
+            "int": "an integer",
+            "bool": "true or false",
+        }
         raise ConfigError(f"{name} {value!r} must be {what.get(kind, f'a {kind}')}")
 
 
@@ -97,6 +114,13 @@ class RunConfig:
     lora_rank: int = 8
     max_length: int = 256
     data_dir: str | None = None  # where the task's mirror lives; not part of the run key
+    # lora only: recompute activations in the backward pass (less memory, same result)
+    gradient_checkpointing: bool = False
+    # lora only: 4-bit NF4 base weights (bitsandbytes, a GPU): less memory, a different result
+    load_in_4bit: bool = False
+    # Where weak labels come from: probe | finetune | prompt (weak_model: a causal LM, e.g.
+    # smollm2) | column (the task file's field weak_label) | column:FIELD | column:PATH.jsonl|csv
+    weak_labeler: str = "probe"
 
     def __post_init__(self) -> None:
         _normalise_numbers(self)
@@ -118,6 +142,9 @@ class RunConfig:
 
         check_model_name(self.model)
         check_model_name(self.weak_model)
+        from labelmix.labels.weak import check_labeler
+
+        check_labeler(self.weak_labeler, self.task, self.weak_model)
         if self.trainer not in TRAINERS:
             raise ConfigError(f"unknown trainer {self.trainer!r}; valid: {', '.join(TRAINERS)}")
         if method.prompt_only:
@@ -149,6 +176,11 @@ class RunConfig:
             raise ConfigError(f"shots {self.shots} must be >= 0")
         if self.lora_rank < 1:
             raise ConfigError(f"lora_rank {self.lora_rank} must be >= 1")
+        if (self.gradient_checkpointing or self.load_in_4bit) and self.trainer != "lora":
+            raise ConfigError(
+                "gradient_checkpointing and load_in_4bit apply to the lora trainer only; "
+                f"this run's trainer is {self.trainer!r}"
+            )
         alloc = self.allocation()  # validates budget and prices before anything trains
         k = self.k_shots
         if method.prompt_only and k < 1:
@@ -225,7 +257,11 @@ class RunConfig:
         cached = self.__dict__.get("_key")
         if cached is None:
             d = self.to_dict()
-            d.pop("data_dir")
+            for name in EXECUTION_ONLY:
+                d.pop(name)
+            for name, neutral in KEY_NEUTRAL.items():
+                if d[name] == neutral:
+                    d.pop(name)
             blob = json.dumps(d, sort_keys=True, default=str)
             cached = hashlib.sha256(blob.encode()).hexdigest()[:20]
             object.__setattr__(self, "_key", cached)

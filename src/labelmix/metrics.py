@@ -51,7 +51,7 @@ def bootstrap_ci(
         correct = ((s > threshold) == (y > 0.5)).astype(float)
         vals = correct[idx].mean(axis=1)
     elif metric == "auroc":
-        vals = np.array([auroc(y[i], s[i]) for i in idx])
+        vals = _resampled_auroc(y > 0.5, s, idx)
         vals = vals[~np.isnan(vals)]
         if len(vals) == 0:
             return float("nan"), float("nan")
@@ -59,6 +59,38 @@ def bootstrap_ci(
         raise ValueError(f"unknown metric {metric!r}")
     lo, hi = np.percentile(vals, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def _resampled_auroc(
+    positive: np.ndarray, scores: np.ndarray, idx: np.ndarray, chunk: int = 100
+) -> np.ndarray:
+    """AUROC of every resample (a row of `idx`) at once: a resample is the original examples with
+    multiplicities, so its Mann-Whitney U is a weighted count over one shared sort of the scores.
+    Equal to auroc() on each resample; NaN where a resample holds a single class."""
+    n = len(scores)
+    order = np.argsort(scores, kind="stable")
+    sorted_s = scores[order]
+    # each sorted position's tie group: [first, last] positions holding the same score
+    first = np.searchsorted(sorted_s, sorted_s, "left")
+    last = np.searchsorted(sorted_s, sorted_s, "right") - 1
+    pos_sorted = positive[order]
+    out = np.empty(len(idx))
+    for start in range(0, len(idx), chunk):
+        rows = idx[start : start + chunk]
+        flat = (np.arange(len(rows))[:, None] * n + rows).ravel()
+        counts = np.bincount(flat, minlength=len(rows) * n).reshape(len(rows), n)[:, order]
+        w_pos = counts * pos_sorted
+        w_neg = counts * ~pos_sorted
+        cum_neg = np.cumsum(w_neg, axis=1)
+        below = np.where(first > 0, cum_neg[:, np.maximum(first - 1, 0)], 0.0)
+        tied = cum_neg[:, last] - below
+        u = (w_pos * (below + 0.5 * tied)).sum(axis=1)
+        n_pos, n_neg = w_pos.sum(axis=1), w_neg.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + len(rows)] = np.where(
+                (n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan
+            )
+    return out
 
 
 def prior_matching_threshold(scores: ArrayLike, positive_rate: float) -> float:

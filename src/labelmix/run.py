@@ -5,12 +5,11 @@ the method's stages with a fresh learner, and evaluates on the test split."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import platform
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from labelmix.tasks.splits import Splits, SplitSizes
 from labelmix.train import sampling
 from labelmix.train.loop import Learner, StageReport, train_stage
 from labelmix.train.probe import Features
-from labelmix.train.weak_labeler import train_weak_labeler
+from labelmix.train.weak_labeler import make_weak_labeler
 
 RAW_THRESHOLD = "log-odds > 0 (probability > 0.5)"
 CALIBRATED_THRESHOLD = (
@@ -87,10 +86,23 @@ def _weights_key(model: str) -> str:
 
 
 def cached_weak_labeler(
-    task: str, data_dir: str | None, sizes: SplitSizes, data_seed: int, weak_model: str
+    task: str,
+    data_dir: str | None,
+    sizes: SplitSizes,
+    data_seed: int,
+    weak_model: str,
+    labeler: str = "probe",
 ) -> WeakLabeler:
+    """The weak labels of `labeler` (probe, finetune, prompt, column[:SOURCE]); a file of the
+    user's own weak labels is keyed by its state like a `file:` task."""
+    from labelmix.labels.weak import column_source, parse_labeler
+
+    kind, arg = parse_labeler(labeler)
+    stamp = _task_stamp(task)
+    if kind == "column":
+        stamp += "|" + _task_stamp(f"file:{column_source(task, arg)[0]}")
     return _weak_labeler(
-        task, data_dir, sizes, data_seed, weak_model, _weights_key(weak_model), _task_stamp(task)
+        task, data_dir, sizes, data_seed, weak_model, labeler, _weights_key(weak_model), stamp
     )
 
 
@@ -101,11 +113,12 @@ def _weak_labeler(
     sizes: SplitSizes,
     data_seed: int,
     weak_model: str,
+    labeler: str,
     _w: str,
     _s: str,
 ) -> WeakLabeler:
     splits = cached_splits(task, data_dir, sizes, data_seed)
-    return train_weak_labeler(task, weak_model, splits, price=0.0, seed=data_seed)
+    return make_weak_labeler(labeler, task, weak_model, splits, price=0.0, seed=data_seed)
 
 
 def cached_extractor(model: str, layer: int | None):  # type: ignore[no-untyped-def]
@@ -167,14 +180,37 @@ def make_learner(
     from labelmix.models.lora import LoraLearner
 
     return LoraLearner(
-        resolve_model(cfg.model), cfg.seed, rank=cfg.lora_rank, max_length=cfg.max_length
+        resolve_model(cfg.model),
+        cfg.seed,
+        rank=cfg.lora_rank,
+        max_length=cfg.max_length,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        load_in_4bit=cfg.load_in_4bit,
     )
+
+
+def inputs_featurized(cfg: RunConfig, splits: Splits) -> list[str]:
+    """The inputs whose features a probe run computes, as `_train_stages` draws them: select and
+    test, and of the pool the first STANDARDIZE_N of the run's order and the labels it buys there
+    (random sampling takes them in that order), or all of it when the run ranks the pool (by
+    uncertainty or weak-label confidence). Empty for runs whose inputs carry a few-shot prefix:
+    their texts are the prompts, known only once the run has bought its labels."""
+    method = get_method(cfg.method)
+    if cfg.trainer != "probe" or method.prompt_only or cfg.k_shots > 0:
+        return []
+    pool = splits.pool
+    if any(spec.sampling != "random" for spec in method.stages):
+        picked = pool
+    else:
+        order = run_rng(cfg.seed).permutation(len(pool))  # as run_config draws it
+        picked = [pool[i] for i in order[: max(STANDARDIZE_N, sum(cfg.labels_used()))]]
+    return [e.text for e in splits.select + splits.test + picked]
 
 
 # ---- the run ----
 
 
-def _split_val(n: int, val_frac: float) -> int:
+def split_val(n: int, val_frac: float) -> int:
     """Validation labels held out of a stage: none when fewer than 2 would be held."""
     n_val = int(math.floor(val_frac * n))
     return n_val if n_val >= 2 and n - n_val >= 1 else 0
@@ -257,10 +293,12 @@ def run_config(
     if cfg.trainer == "probe" and features is None:
         cached_extractor(cfg.model, cfg.layer)  # checks the layer; loads no weights yet
     if weak is None and own_splits:  # the weak labeler learns from the caller's weak_train
-        weak = train_weak_labeler(cfg.task, cfg.weak_model, splits, 0.0, cfg.split_seed)
+        weak = make_weak_labeler(
+            cfg.weak_labeler, cfg.task, cfg.weak_model, splits, 0.0, cfg.split_seed
+        )
     elif weak is None:
         weak = cached_weak_labeler(
-            cfg.task, data_dir, cfg.split_sizes, cfg.split_seed, cfg.weak_model
+            cfg.task, data_dir, cfg.split_sizes, cfg.split_seed, cfg.weak_model, cfg.weak_labeler
         )
     weak = weak.priced(cfg.weak_cost)
     oracle = Oracle.from_examples(splits.pool, cfg.gold_cost)  # labels are bought from the pool
@@ -449,7 +487,7 @@ def _train_stages(
             reports.append({"stage": i, "source": spec.source, "skipped": "no labels bought"})
             continue
         perm = rng.permutation(len(idx))
-        n_val = _split_val(len(idx), spec.val_frac)
+        n_val = split_val(len(idx), spec.val_frac)
         val_idx = [idx[j] for j in perm[:n_val]]
         train_idx = [idx[j] for j in perm[n_val:]]
         seller = weak if spec.source == "weak" else oracle
@@ -458,26 +496,25 @@ def _train_stages(
         train_texts = [prefixer(pool[j]) for j in train_idx]
         val_texts = [prefixer(pool[j]) for j in val_idx]
         learner.encode(train_texts + val_texts)  # features (probe) computed with every thread
-        with _threads(1 if cfg.trainer == "probe" else None):
-            report, optimizer = train_stage(
-                learner,
-                train_texts,
-                y_train,
-                val_texts,
-                y_val,
-                schedule,
-                spec.loss,
-                seed=stage_seed(cfg.seed, i),
-                optimizer=optimizer if schedule.carry_optimizer else None,
-                desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
-                start_competes=any("steps" in r for r in reports),
-                earlier_val=(
-                    (earlier_val_texts, np.concatenate(earlier_val_y)) if earlier_val_y else None
-                ),
-            )
+        report, optimizer = train_stage(
+            learner,
+            train_texts,
+            y_train,
+            val_texts,
+            y_val,
+            schedule,
+            spec.loss,
+            seed=stage_seed(cfg.seed, i),
+            optimizer=optimizer if schedule.carry_optimizer else None,
+            desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
+            start_competes=any("steps" in r for r in reports),
+            earlier_val=(
+                (earlier_val_texts, np.concatenate(earlier_val_y)) if earlier_val_y else None
+            ),
+        )
         earlier_val_texts += val_texts
         earlier_val_y.append(np.asarray(y_val, dtype=float))
-        reports.append(_stage_dict(i, spec, report))
+        reports.append(stage_dict(i, spec, report))
         if cfg.trainer == "probe":
             # Diagnostics only (never used to choose anything): test accuracy after each stage,
             # so a report can show what each stage added.
@@ -495,24 +532,7 @@ def _train_stages(
     return logits, sel_logits, reports, extra, classifier
 
 
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """A linear head's steps are tiny: one thread avoids OpenMP overhead and oversubscription
-    when several runs share the machine."""
-    import torch
-
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _stage_dict(i: int, spec: StageSpec, report: StageReport) -> dict[str, Any]:
+def stage_dict(i: int, spec: StageSpec, report: StageReport) -> dict[str, Any]:
     return {
         "stage": i,
         "source": spec.source,

@@ -6,6 +6,7 @@ atomically, so concurrent runs never corrupt it (at worst two runs compute the s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 
@@ -25,6 +26,7 @@ from labelmix.paths import cache_dir
 from labelmix.progress import progress
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a sweep looks the same pool texts up run after run
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
@@ -75,6 +77,12 @@ class FeatureExtractor:
         model.eval().to(device)
         self._model = model
         self._device = device
+
+    def release(self) -> None:
+        """Drop the loaded weights (the cache stays): a sweep's parent process computes the
+        features up front and must not hold a model in memory beside its workers."""
+        self._model = None
+        self._tokenizer = None
 
     def _compute(self, texts: Sequence[str], desc: str) -> np.ndarray:
         import torch

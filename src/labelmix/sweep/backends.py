@@ -55,6 +55,15 @@ def default_run_fn() -> RunFn:
     return execute_run
 
 
+def _is_real_run(fn: RunFn) -> bool:
+    """Whether `fn` is labelmix's run (not a stand-in): only then are features worth prefetching
+    and a grid worth a pool of workers."""
+    return (getattr(fn, "__module__", None), getattr(fn, "__name__", None)) == (
+        "labelmix.run",
+        "execute_run",
+    )
+
+
 def call_run(run_fn: RunFn, config: RunConfig) -> Outcome:
     """Run one config, turning an exception into data so the sweep goes on. Executes wherever
     the backend puts it (this process, a pool worker, a Ray worker)."""
@@ -69,11 +78,15 @@ def call_run(run_fn: RunFn, config: RunConfig) -> Outcome:
         return "failed", (err, traceback.format_exc()), time.perf_counter() - start
 
 
-def _init_worker(parent_pid: int) -> None:
+def _init_worker(parent_pid: int, threads: int) -> None:
     """Pool workers draw no bars of their own (they would tear through the sweep's bar), and die
-    with the sweep: a killed parent must not leave workers blocked forever, holding memory."""
+    with the sweep: a killed parent must not leave workers blocked forever, holding memory. Each
+    uses its share of the cores, so workers do not fight over threads."""
     os.environ["LABELMIX_PROGRESS"] = "0"
     die_with_parent(parent_pid)
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def die_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
@@ -166,13 +179,16 @@ def run_sweep(
     *,
     sweep: SweepConfig | None = None,
     ray_task_options: dict[str, Any] | None = None,
+    prefetch: bool = True,
 ) -> SweepSummary:
     """Run every run not yet in the store, recording each as it finishes; then rebuild the table.
 
-    local: workers None or 1 runs in this process, more uses a spawn process pool. ray: connects
-    to `address`, or starts a local instance with `workers` CPUs (all when None), one task per run
-    (`ray_task_options` go to `.options()`, e.g. {"num_gpus": 1}). A run that raises is written
-    to failed/ and the sweep goes on. The store is locked for the whole sweep."""
+    local: workers 1 runs in this process, more uses a spawn process pool, None picks
+    (auto_workers). ray: connects to `address`, or starts a local instance with `workers` CPUs
+    (all when None), one task per run (`ray_task_options` go to `.options()`, e.g. {"num_gpus": 1}). A run that raises is written
+    to failed/ and the sweep goes on. The store is locked for the whole sweep. With `prefetch`
+    (and the real run function) the features and weak labelers the runs share are computed once
+    up front (labelmix.prefetch)."""
     check_backend_options(backend, workers, address)
     store = store if isinstance(store, Store) else Store(store)
     unique = list({cfg.key(): cfg for cfg in runs}.values())
@@ -184,9 +200,14 @@ def run_sweep(
         done_before = store.done_keys()
         todo = [cfg for cfg in unique if cfg.key() not in done_before]
         skipped = len(unique) - len(todo)
+        real = _is_real_run(fn)
+        if prefetch and real and todo:
+            _prefetch(todo, progress)
         bar = _Progress(len(unique), skipped, progress)
         done = failed = 0
         try:
+            if backend == "local" and workers is None and real:
+                workers = auto_workers(todo)
             if backend == "local" and (workers or 1) == 1:
                 outcomes = _run_sequential(fn, todo, bar)
             elif backend == "local":
@@ -217,6 +238,35 @@ def run_sweep(
     return summary
 
 
+# A worker costs a few seconds to start (torch, transformers) and its own copy of the features:
+# worth it for a grid of probe runs, not for a handful, and not for LoRA (a model per worker).
+POOL_MIN_RUNS = 16
+MAX_AUTO_WORKERS = 8
+
+
+def auto_workers(todo: Sequence[RunConfig]) -> int:
+    """Workers when none were asked for: one per core (up to MAX_AUTO_WORKERS) for a grid of at
+    least POOL_MIN_RUNS probe runs, else one (in this process)."""
+    if len(todo) < POOL_MIN_RUNS or any(cfg.trainer == "lora" for cfg in todo):
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+
+
+def _prefetch(todo: Sequence[RunConfig], verbose: bool) -> None:
+    """Shared features and weak labelers up front; on any failure the runs compute their own."""
+    from labelmix.prefetch import prefetch
+
+    try:
+        report = prefetch(todo)
+    except Exception as e:  # the runs meet the same problem and record it one by one
+        print(
+            f"prefetch skipped ({type(e).__name__}: {e}); runs compute their own", file=sys.stderr
+        )
+        return
+    if verbose:
+        print(str(report), file=sys.stderr)
+
+
 def _record(store: Store, cfg: RunConfig, outcome: Outcome) -> str | None:
     """Write an outcome to the store; the error message when the run failed, else None."""
     status, payload, seconds = outcome
@@ -245,11 +295,12 @@ def _run_pool(
     """A spawn pool (fork would copy torch/thread state); yields in completion order."""
     if not todo:
         return
+    n = min(workers, len(todo))
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)),
+        max_workers=n,
         mp_context=get_context("spawn"),
         initializer=_init_worker,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), max(1, (os.cpu_count() or 1) // n)),
     )
     try:
         pending: dict[Future[Outcome], RunConfig] = {

@@ -11,11 +11,12 @@ stage on the strength of a few labels. Two rules, both settings of the Schedule:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -47,6 +48,56 @@ class Learner(Protocol):
     def train_mode(self, on: bool) -> None: ...
 
 
+@runtime_checkable
+class SteppedLearner(Learner, Protocol):
+    """A learner that takes its own optimisation step (gradient written out, its own optimizer)
+    instead of autograd + torch.optim: the probe, whose head is too small for either to pay."""
+
+    def make_optimizer(self, lr: float, beta2: float, weight_decay: float) -> Any: ...
+
+    def train_step(
+        self,
+        encoded: Any,
+        idx: np.ndarray,
+        targets: torch.Tensor,
+        aux_weight: float | None,
+        anchor: float,
+        start: list[torch.Tensor],
+        optimizer: Any,
+    ) -> torch.Tensor: ...
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to `n` for the block (None: unchanged), then restored."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _stepped(learner: Any, *args: Any) -> torch.Tensor:
+    return learner.train_step(*args)
+
+
+def epoch_order(learner: Learner, encoded: Any, order: np.ndarray, batch: int) -> np.ndarray:
+    """The learner may rearrange an epoch's shuffled order of its `encoded` training set (the same
+    examples, e.g. in batches of similar length so less padding is computed) through an optional
+    `epoch_order(encoded, order, batch)`."""
+    rearrange = getattr(learner, "epoch_order", None)
+    if rearrange is None:
+        return order
+    out = np.asarray(rearrange(encoded, order, batch))
+    if sorted(out.tolist()) != sorted(order.tolist()):
+        raise ValueError("a learner's epoch_order must return the same examples, reordered")
+    return out
+
+
 @dataclass
 class StageReport:
     n_train: int
@@ -74,10 +125,38 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress_))
 
 
-def make_optimizer(params: list[torch.nn.Parameter], schedule: Schedule) -> torch.optim.AdamW:
+def make_optimizer(learner: Learner, schedule: Schedule) -> Any:
+    """AdamW over the learner's trainable parameters (a stepped learner brings its own)."""
+    if isinstance(learner, SteppedLearner):
+        return learner.make_optimizer(schedule.lr, schedule.beta2, schedule.weight_decay)
     return torch.optim.AdamW(
-        params, lr=schedule.lr, betas=(0.9, schedule.beta2), weight_decay=schedule.weight_decay
+        learner.parameters(),
+        lr=schedule.lr,
+        betas=(0.9, schedule.beta2),
+        weight_decay=schedule.weight_decay,
     )
+
+
+def _autograd_step(
+    learner: Learner,
+    encoded: Any,
+    idx: np.ndarray,
+    targets: torch.Tensor,
+    aux_weight: float | None,
+    anchor: float,
+    start: list[torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+) -> torch.Tensor:
+    logits = learner.forward(encoded, idx)
+    y = targets.to(logits.device)
+    value = xent(logits, y) if aux_weight is None else logconf(logits, y, aux_weight)
+    if anchor > 0:
+        pull = sum(((p - p0) ** 2).sum() for p, p0 in zip(learner.parameters(), start, strict=True))
+        value = value + 0.5 * anchor * pull
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    optimizer.step()
+    return value.detach()
 
 
 def _val_score(labels: np.ndarray, logits: np.ndarray) -> tuple[float, str]:
@@ -120,17 +199,20 @@ def train_stage(
     schedule: Schedule,
     loss: str,
     seed: int,
-    optimizer: torch.optim.AdamW | None = None,
+    optimizer: Any = None,
     desc: str = "stage",
     start_competes: bool = False,
     earlier_val: tuple[Sequence[str], np.ndarray] | None = None,
-) -> tuple[StageReport, torch.optim.AdamW]:
+) -> tuple[StageReport, Any]:
     """Train on (texts, soft targets); evaluate every `eval_every` steps on the validation split
     (hard targets at 0.5 for AUROC) and keep the best weights; with `start_competes` (a later
     stage) the weights the stage started from are a candidate too, the stage guard applies
     (module docstring) and `earlier_val` holds the earlier stages' validation labels. Returns
     the optimizer so a caller can carry its state into the next stage."""
-    with torch_seeded(seed):  # dropout and any other torch randomness of the stage
+    stepped = isinstance(learner, SteppedLearner)
+    # dropout and any other torch randomness of the stage; a stepped learner's steps are tiny,
+    # so one thread (no OpenMP hand-offs, no fighting with other runs over the cores)
+    with torch_seeded(seed), torch_threads(1 if stepped else None):
         t0 = time.perf_counter()
         n = len(train_texts)
         if n == 0:
@@ -156,16 +238,17 @@ def train_stage(
         batch = min(schedule.batch_size, n)
         eval_every = schedule.eval_every or max(1, total // 20)
         if optimizer is None:
-            optimizer = make_optimizer(learner.parameters(), schedule)
+            optimizer = make_optimizer(learner, schedule)
         else:
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr
                 group["initial_lr"] = schedule.lr
 
+        step_fn = _stepped if stepped else _autograd_step
         best_score, best_step, best_state, kind = -math.inf, 0, None, "none"
         losses: list[float] = []
-        window: list[float] = []
-        order = gen.permutation(n)
+        window: list[torch.Tensor] = []
+        order = epoch_order(learner, enc_train, gen.permutation(n), batch)
         cursor = 0
         if enc_val is not None and start_competes:
             # After an earlier stage the starting weights compete too: this stage may only hurt.
@@ -176,38 +259,33 @@ def train_stage(
         with progress(total=total, desc=desc) as bar:
             for step in range(total):
                 if cursor + batch > n:
-                    order = gen.permutation(n)
+                    order = epoch_order(learner, enc_train, gen.permutation(n), batch)
                     cursor = 0
                 idx = order[cursor : cursor + batch]
                 cursor += batch
                 for group in optimizer.param_groups:
                     group["lr"] = schedule.lr * lr_factor(step, schedule.warmup_steps, total)
-                logits = learner.forward(enc_train, idx)
-                y = targets[idx].to(logits.device)
-                if loss == "logconf":
-                    value = logconf(logits, y, logconf_weight(step, schedule.logconf_warmup))
-                else:
-                    value = xent(logits, y)
-                if anchor > 0:
-                    pull = sum(
-                        ((p - p0) ** 2).sum()
-                        for p, p0 in zip(learner.parameters(), start, strict=True)
-                    )
-                    value = value + 0.5 * anchor * pull
-                if not torch.isfinite(value.detach()):
-                    raise TrainingError(
-                        f"{desc}: the loss became {float(value.detach())} at step {step + 1} of "
-                        f"{total} (learning rate {schedule.lr:g}): training diverged; lower the "
-                        "learning rate"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                value.backward()
-                optimizer.step()
-                window.append(float(value.detach()))
+                weight = (
+                    logconf_weight(step, schedule.logconf_warmup) if loss == "logconf" else None
+                )
+                value = step_fn(
+                    learner, enc_train, idx, targets[idx], weight, anchor, start, optimizer
+                )
+                window.append(value)
                 bar.update(1)
                 last = step == total - 1
                 if (step + 1) % eval_every == 0 or last:
-                    losses.append(float(np.mean(window)))
+                    # One host sync per window, not per step (a GPU would stall on each).
+                    values = torch.stack(window).double().cpu()
+                    bad = (~torch.isfinite(values)).nonzero()
+                    if len(bad):
+                        i = int(bad[0])
+                        raise TrainingError(
+                            f"{desc}: the loss became {float(values[i])} at step "
+                            f"{step + 2 - len(window) + i} of {total} (learning rate "
+                            f"{schedule.lr:g}): training diverged; lower the learning rate"
+                        )
+                    losses.append(float(values.mean()))
                     window = []
                     if enc_val is not None:
                         learner.train_mode(False)

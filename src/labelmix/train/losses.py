@@ -16,13 +16,17 @@ def logconf(logits: torch.Tensor, targets: torch.Tensor, aux_weight: float) -> t
     and the model's own hardened prediction. The hardening threshold is the quantile of the
     model's probabilities that makes the share of hard positives match the batch's label prior,
     so the model can disagree with the weak labels without collapsing onto one class."""
+    return F.binary_cross_entropy_with_logits(logits, logconf_targets(logits, targets, aux_weight))
+
+
+def logconf_targets(logits: torch.Tensor, targets: torch.Tensor, aux_weight: float) -> torch.Tensor:
+    """The log-confidence loss's (detached) targets: the labels mixed with the hardened predictions."""
     targets = targets.to(logits.dtype)
     probs = torch.sigmoid(logits.detach())
     prior = targets.mean()
     threshold = torch.quantile(probs, (1.0 - prior).clamp(0.0, 1.0))
     hard = (probs > threshold).to(logits.dtype)
-    mixed = (1.0 - aux_weight) * targets + aux_weight * hard
-    return F.binary_cross_entropy_with_logits(logits, mixed)
+    return (1.0 - aux_weight) * targets + aux_weight * hard
 
 
 def logconf_weight(step: int, warmup_steps: int, max_weight: float = 0.5) -> float:

@@ -1,0 +1,753 @@
+"""Leave-one-task-out evaluation of the budget advisor (`labelmix advise`; docs/advisor.md).
+
+    .venv/bin/python benchmarks/advisor.py --from results/paper_regimes runs/demo \
+        --data-dir ../shared/data --md docs/advisor_tables.md
+
+For every task with a store, every weak cost and every budget from $16 (the cells), and every
+seed the store measured: the advisor's prior is fitted on the other tasks' runs, its pilot is
+bought from that seed's pool of the held-out task (gold labels from the task, weak labels from the
+seed's weak labeler, both charged), and the plan it picks is scored by the store's test accuracy
+of that allocation at that seed. Hindsight-best: the cell's grid configuration with the best mean
+test accuracy over seeds (the oracle may look at test). Regret = hindsight-best minus realized,
+per seed; a cell's regret is the mean over its seeds (t-interval over seeds); the mean over cells
+has a bootstrap interval that resamples seeds within each (task, weak cost). Nothing the advisor
+does sees a test or selection label, nor the held-out task's store: its prior is fitted on the
+other tasks (checked: a prior that knows the held-out task is refused), never the built-in one.
+
+A plan on the store's grid is read as it is. A pilot forces a plan off the grid when its gold
+labels exceed the grid allocation's (e.g. 24 pilot gold labels in a 5%-gold plan of $256), or
+adds its weak labels to an all-gold plan: such a plan's accuracy is interpolated linearly in the
+gold share between the neighbouring grid points of its method (weak_only and gold_only are the
+ends of every sequential method). Such runs are flagged (`interpolated`) and counted in the
+tables. seq_sft at 50/50, a fixed policy the grid lacks, is run once into --extra-store
+(resumable). `--tasks` holds out only the tasks named (a quick check; the tables then cover
+those tasks only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labelmix.analysis.advisor import (
+    DEFAULT_PILOT_FRAC,
+    Advice,
+    AdvisorPrior,
+    PoolPilot,
+    fit_prior,
+    load_stores,
+    plan_advice,
+    strong_features,
+    trained_runs,
+)
+from labelmix.config import RunConfig
+from labelmix.labels.budget import Ledger
+from labelmix.labels.oracle import Oracle
+from labelmix.run import cached_splits, cached_weak_labeler
+from labelmix.tasks.splits import SplitSizes
+
+ROOT = Path(__file__).resolve().parents[1]
+MIN_BUDGET = 16.0
+ENDS = ("weak_only", "gold_only")
+POLICIES = ("advisor", "all-gold", "all-weak", "seq_sft 50/50", "rule of thumb")
+REFERENCES = ("selection split", "advisor, q known")
+# Two-sided 95% quantiles of Student's t by degrees of freedom (n seeds - 1).
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+         9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
+
+
+def t975(n: int) -> float:
+    """The t quantile of a 95% interval over n seeds (NaN below 2 seeds; the table's next
+    smaller degrees of freedom, so never too narrow; 1.96 above 30)."""
+    if n < 2:
+        return math.nan
+    if n - 1 > max(_T975):
+        return 1.96
+    return _T975[max(k for k in _T975 if k <= n - 1)]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the measured grid
+
+
+@dataclass
+class Grid:
+    """Test (and selection) accuracy of every stored run, by (task, c, B, method, frac, seed),
+    and the share of the budget each run spent on gold labels, by (task, c, B, method, frac)."""
+
+    acc: dict[tuple, float]
+    sel: dict[tuple, float]
+    own: set[tuple]  # (task, c, B, method, frac) of the stores' own grid (not the extra runs)
+    share: dict[tuple, float]  # n_gold * gold cost / budget: 0 for a 5%-gold run of $16
+
+    @staticmethod
+    def of(runs: pd.DataFrame, extra: pd.DataFrame) -> Grid:
+        acc, sel, shares = {}, {}, {}
+        for r in pd.concat([runs, extra], ignore_index=True).itertuples():
+            cell = (r.task, float(r.weak_cost), float(r.budget), r.method, _f(r.gold_frac))
+            acc[(*cell, int(r.seed))] = float(r.accuracy)
+            sel[(*cell, int(r.seed))] = float(r.selection_accuracy)
+            shares.setdefault(cell, []).append(float(r.n_gold) * float(r.gold_cost) / r.budget)
+        own = {
+            (r.task, float(r.weak_cost), float(r.budget), r.method, _f(r.gold_frac))
+            for r in runs.itertuples()
+        }
+        return Grid(acc, sel, own, {k: float(np.mean(v)) for k, v in shares.items()})
+
+    def configs(self, task: str, c: float, b: float) -> list[tuple[str, float]]:
+        """The stores' own grid at this cell: what the advisor and the hindsight oracle choose
+        from."""
+        return sorted({(k[3], k[4]) for k in self.own if k[:3] == (task, c, b)})
+
+    def seeds(self, task: str, c: float, b: float) -> list[int]:
+        return sorted({k[5] for k in self.acc if k[:3] == (task, c, b)})
+
+    def at(self, task: str, c: float, b: float, method: str, frac: float, seed: int) -> float:
+        return self.acc[(task, c, b, method, _f(frac), seed)]
+
+    def family(self, task: str, c: float, b: float, method: str, g: float, seed: int) -> float:
+        """Accuracy of `method` at gold share g, interpolated between the grid's runs of it
+        placed at the gold share they spent (not their nominal fraction: a 5%-gold run of $16
+        buys no gold label); weak_only and gold_only are the ends of every sequential method,
+        and where two runs spent the same share the method's own run is used."""
+        if method in ENDS:
+            return self.at(task, c, b, method, 0.0 if method == "weak_only" else 1.0, seed)
+        pts: dict[float, tuple[str, float]] = {}
+        ends = [("weak_only", 0.0), ("gold_only", 1.0)]
+        for m, frac in [*ends, *((m, f) for m, f in self.configs(task, c, b) if m == method)]:
+            if (task, c, b, m, frac, seed) in self.acc:
+                pts[round(self.share.get((task, c, b, m, frac), frac), 9)] = (m, frac)
+        xs = sorted(pts)
+        g = min(max(g, xs[0]), xs[-1])
+        hi = next(x for x in xs if x >= g - 1e-12)
+        lo = max(x for x in xs if x <= g + 1e-12)
+        a_lo = self.at(task, c, b, *pts[lo], seed)
+        if hi == lo:
+            return a_lo
+        a_hi = self.at(task, c, b, *pts[hi], seed)
+        return a_lo + (g - lo) / (hi - lo) * (a_hi - a_lo)
+
+
+def _f(x: object) -> float:
+    v = float(x)  # type: ignore[arg-type]
+    return 0.0 if math.isnan(v) else round(v, 6)
+
+
+def realized(grid: Grid, task: str, c: float, b: float, advice: Advice, seed: int) -> float:
+    """The store's test accuracy of the advised plan at this seed (interpolated in the gold
+    share when the pilot moved the plan off the grid)."""
+    if advice.on_grid:
+        return grid.at(task, c, b, advice.method, advice.gold_frac, seed)
+    return grid.family(task, c, b, advice.method, advice.gold_share, seed)
+
+
+# ---------------------------------------------------------------- seq_sft 50/50, run once
+
+
+def extra_runs(runs: pd.DataFrame, extra_store: Path, workers: int) -> pd.DataFrame:
+    """seq_sft at gold fraction 0.5 for every (task, c, B >= $16, seed) that lacks it: built
+    from the config of a stored seq_sft run of the same cell and seed, run into `extra_store`."""
+    from labelmix.sweep import Store, run_sweep
+
+    have = runs[(runs["method"] == "seq_sft") & np.isclose(runs["gold_frac"].astype(float), 0.5)]
+    have_keys = set(zip(have.task, have.weak_cost, have.budget, have.seed, strict=True))
+    todo = {}
+    base = runs[(runs["method"] == "seq_sft") & (runs["budget"] >= MIN_BUDGET)]
+    for r in base.itertuples():
+        if (r.task, r.weak_cost, r.budget, r.seed) in have_keys:
+            continue
+        cfg = json.loads(r.config)
+        cfg["gold_frac"] = 0.5
+        rc = RunConfig.from_dict(cfg)
+        todo[rc.key()] = rc
+    if not todo:
+        return runs.iloc[0:0]
+    store = Store(extra_store)
+    missing = [k for k in todo if k not in store.done_keys()]
+    if missing:
+        log(
+            f"running seq_sft at 50/50 where the grid lacks it: {len(missing)} runs into {extra_store}"
+        )
+        run_sweep(list(todo.values()), store, workers=workers, progress=False)
+    return trained_runs(store.table())
+
+
+# ---------------------------------------------------------------- pilots on held-out tasks
+
+
+@dataclass
+class PoolData:
+    ids: list[str]
+    oracle: Oracle
+    weak: object  # WeakLabeler (unpriced)
+    q_pool: float
+    features: object  # id -> standardised strong-model features (advisor.strong_features)
+
+
+def load_pool(task: str, seed: int, runs: pd.DataFrame, data_dir: str | None) -> PoolData:
+    """The seed's pool and weak labeler of a task, as the store's runs had them."""
+    row = runs[(runs["task"] == task) & (runs["seed"] == seed)].iloc[0]
+    cfg = json.loads(row["config"])
+    sizes = SplitSizes(**cfg["split_sizes"])
+    where = data_dir if cfg.get("data_dir") else None
+    data_seed = seed if cfg.get("data_seed") is None else int(cfg["data_seed"])
+    splits = cached_splits(task, where, sizes, data_seed)
+    labeler = cfg.get("weak_labeler", "probe")
+    weak = cached_weak_labeler(task, where, sizes, data_seed, cfg["weak_model"], labeler)
+    ids = [e.id for e in splits.pool]
+    p = weak.peek(ids)
+    y = np.array([e.label for e in splits.pool])
+    return PoolData(
+        ids,
+        Oracle.from_examples(splits.pool, float(row["gold_cost"])),
+        weak,
+        float(((p > 0.5) == y).mean()),
+        strong_features(str(row["model"]), cfg.get("layer"), splits.pool),
+    )
+
+
+def advise_cell(
+    prior: AdvisorPrior,
+    pool: PoolData,
+    task: str,
+    c: float,
+    b: float,
+    seed: int,
+    gold: float,
+    configs: list[tuple[str, float]],
+    pilot_frac: float,
+    fixed_pilot: int | None = None,
+) -> Advice:
+    order = np.random.default_rng([seed, int(b * 100), int(round(c * 1e6))]).permutation(
+        len(pool.ids)
+    )
+    ledger = Ledger(b)
+    source = PoolPilot(
+        [pool.ids[i] for i in order],
+        pool.oracle,
+        pool.weak.priced(c),  # type: ignore[attr-defined]
+        ledger,
+        features=pool.features,  # type: ignore[arg-type]
+    )
+    methods = sorted({m for m, _ in configs})
+    fracs = sorted({g for m, g in configs if m not in ENDS})
+    advice = plan_advice(
+        prior,
+        source,
+        budget=b,
+        weak_cost=c,
+        gold_cost=gold,
+        pool_size=len(pool.ids),
+        pilot_frac=pilot_frac,
+        methods=methods,
+        gold_fracs=fracs,
+        task=task,
+        fixed_pilot=fixed_pilot,
+    )
+    k = advice.pilot.n_items
+    if abs(ledger.spent - advice.pilot.cost) > 1e-6 or len(set(source.bought)) != k:
+        raise RuntimeError(f"the pilot of {k} items is not charged once: ledger ${ledger.spent}")
+    if min(advice.n_gold, advice.n_weak) < k or advice.n_gold * gold + advice.n_weak * c > b + 1e-6:
+        raise RuntimeError(
+            f"the plan {advice.n_weak}/{advice.n_gold} drops the pilot or overspends"
+        )
+    return advice
+
+
+# ---------------------------------------------------------------- the evaluation
+
+
+def evaluate(
+    runs: pd.DataFrame,
+    grid: Grid,
+    data_dir: str | None,
+    pilot_frac: float,
+    fixed: int | None = None,
+    priors: dict[str, AdvisorPrior] | None = None,
+    pools: dict | None = None,
+    known_q: bool = True,
+    tasks: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per (task, weak cost, budget, seed): every policy's test accuracy, the hindsight
+    best's, and the advisor's prediction, interval and pilot. `tasks`: the held-out tasks
+    (default: every task in `runs`)."""
+    rows = []
+    tasks = sorted(tasks or runs["task"].unique())
+    priors = priors if priors is not None else {}
+    pools = pools if pools is not None else {}
+    for task in tasks:
+        if task not in priors:
+            t0 = time.perf_counter()
+            priors[task] = fit_prior(runs[runs["task"] != task], source=f"stores without {task}")
+            log(
+                f"[{task}] prior fitted on {', '.join(t.task for t in priors[task].tasks)} "
+                f"in {time.perf_counter() - t0:.0f} s"
+            )
+        prior = priors[task]
+        if task in {t.task for t in prior.tasks}:
+            raise ValueError(f"the prior for held-out {task} was fitted on {task}'s own store")
+        sub = runs[(runs["task"] == task) & (runs["budget"] >= MIN_BUDGET)]
+        gold = float(sub["gold_cost"].iloc[0])
+        for c in sorted(sub["weak_cost"].unique()):
+            for b in sorted(sub[sub["weak_cost"] == c]["budget"].unique()):
+                configs = grid.configs(task, c, b)
+                seeds = grid.seeds(task, c, b)
+                seeds = [
+                    s for s in seeds if all((task, c, b, m, g, s) in grid.acc for m, g in configs)
+                ]
+                means = {x: np.mean([grid.at(task, c, b, *x, s) for s in seeds]) for x in configs}
+                best = max(means, key=lambda x: means[x])
+                chosen = max(
+                    configs, key=lambda x: np.mean([grid.sel[(task, c, b, *x, s)] for s in seeds])
+                )
+                for s in seeds:
+                    if (task, s) not in pools:
+                        pools[(task, s)] = load_pool(task, s, runs, data_dir)
+                    pool = pools[(task, s)]
+                    adv = advise_cell(prior, pool, task, c, b, s, gold, configs, pilot_frac, fixed)
+                    row = {
+                        "task": task,
+                        "weak_cost": c,
+                        "budget": b,
+                        "seed": s,
+                        "best_config": f"{best[0]}@{best[1]:g}",
+                        "best": grid.at(task, c, b, *best, s),
+                        "advisor": realized(grid, task, c, b, adv, s),
+                        "all-gold": grid.at(task, c, b, "gold_only", 1.0, s),
+                        "all-weak": grid.at(task, c, b, "weak_only", 0.0, s),
+                        "seq_sft 50/50": grid.at(task, c, b, "seq_sft", 0.5, s),
+                        "rule of thumb": rule_of_thumb(grid, task, c, b, s),
+                        "selection split": grid.at(task, c, b, *chosen, s),
+                        "pick": f"{adv.method}@{adv.gold_frac:g}",
+                        "interpolated": not adv.on_grid,
+                        "n_weak": adv.n_weak,
+                        "n_gold": adv.n_gold,
+                        "predicted": adv.predicted_accuracy,
+                        "lo": adv.interval[0],
+                        "hi": adv.interval[1],
+                        "pilot_items": adv.pilot.n_items,
+                        "pilot_cost": adv.pilot.cost,
+                        "q_pilot": adv.weak_accuracy[0],
+                        "cv_accuracy": adv.pilot.cv_accuracy,
+                        "cv_expected": adv.pilot.cv_expected,
+                        "q_pool": pool.q_pool,
+                        "expected_loss": adv.expected_loss,
+                    }
+                    if known_q:
+                        # q known for free: the same advice with a pilot of 2,000 items that costs nothing
+                        ref = _known_q_advice(prior, pool, b, c, gold, configs)
+                        row["advisor, q known"] = realized(grid, task, c, b, ref, s)
+                    rows.append(row)
+                done = [r for r in rows if (r["task"], r["weak_cost"], r["budget"]) == (task, c, b)]
+                reg = np.mean([r["best"] - r["advisor"] for r in done])
+                log(
+                    f"[{task}] weak ${c:g} budget ${b:g}: {len(done)} seeds, pilot "
+                    f"{np.mean([r['pilot_items'] for r in done]):.0f} items, picks "
+                    f"{sorted({r['pick'] for r in done})}, regret {100 * reg:.2f} points"
+                )
+    return pd.DataFrame(rows)
+
+
+def _known_q_advice(
+    prior: AdvisorPrior,
+    pool: PoolData,
+    b: float,
+    c: float,
+    gold: float,
+    configs: list[tuple[str, float]],
+) -> Advice:
+    """The advice when q is known exactly and for free (a reference for the pilot's cost)."""
+    from labelmix.analysis import advisor as A
+
+    post = A.posterior(prior, 2000, int(round(2000 * pool.q_pool)))
+    methods = sorted({m for m, _ in configs})
+    fracs = sorted({g for m, g in configs if m not in ENDS})
+    plans = A.make_plans(b, c, gold, 0, methods, fracs, len(pool.ids))
+    means = A.plan_means(prior, post, plans)
+    ev, loss, best = A.expected(post, means)
+    p = plans[best]
+    nan = math.nan
+    return Advice(
+        task="",
+        budget=b,
+        weak_cost=c,
+        gold_cost=gold,
+        method=p.method,
+        gold_frac=p.gold_frac,
+        n_weak=p.n_weak,
+        n_gold=p.n_gold,
+        gold_share=p.gold_share,
+        on_grid=p.on_grid,
+        predicted_accuracy=float(ev[best]),
+        interval=(0.0, 1.0),
+        expected_loss=loss,
+        weak_accuracy=post.q_summary(),
+        weak_worth=nan,
+        pilot=A.PilotReport(0, 0, 0.0, nan, nan, nan, nan, 0, 0, "q known"),
+        pool_size=len(pool.ids),
+        alternatives=(),
+        prior_source="",
+        reason="",
+    )
+
+
+def rule_of_thumb(grid: Grid, task: str, c: float, b: float, s: int) -> float:
+    """The paper's rule at weak $0.10, applied as stated at every price: all weak up to $64, a
+    50/50 mix in between, all gold from $1024."""
+    if b <= 64:
+        return grid.at(task, c, b, "weak_only", 0.0, s)
+    if b >= 1024:
+        return grid.at(task, c, b, "gold_only", 1.0, s)
+    return grid.at(task, c, b, "seq_sft", 0.5, s)
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def cell_table(rows: pd.DataFrame, policy: str) -> pd.DataFrame:
+    keys = ["task", "weak_cost", "budget"]
+    r = rows.assign(regret=rows["best"] - rows[policy])
+    out = (
+        r.groupby(keys)
+        .agg(regret=("regret", "mean"), sd=("regret", "std"), n=("regret", "size"))
+        .reset_index()
+    )
+    out["ci"] = [
+        t975(int(n)) * sd / math.sqrt(n) if n > 1 else math.nan
+        for sd, n in zip(out["sd"], out["n"], strict=True)
+    ]
+    return out
+
+
+def bootstrap_means(
+    rows: pd.DataFrame, policies: list[str], n_boot: int = 2000, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Mean regret over cells for each resample of seeds (within each task and weak cost, the
+    seeds are resampled together across budgets: a seed's budgets share its splits)."""
+    rng = np.random.default_rng(seed)
+    groups = []
+    for _, g in rows.groupby(["task", "weak_cost"]):
+        seeds = sorted(g["seed"].unique())
+        cells = []
+        for _, cell in g.groupby("budget"):
+            by_seed = cell.set_index("seed")
+            cells.append(
+                {p: (by_seed["best"] - by_seed[p]).reindex(seeds).to_numpy() for p in policies}
+            )
+        groups.append((len(seeds), cells))
+    n_cells = sum(len(c) for _, c in groups)
+    out = {p: np.zeros(n_boot) for p in policies}
+    for i in range(n_boot):
+        for n, cells in groups:
+            pick = rng.integers(0, n, size=n)
+            for cell in cells:
+                for p in policies:
+                    out[p][i] += np.nanmean(cell[p][pick])
+        for p in policies:
+            out[p][i] /= n_cells
+    return out
+
+
+def summary(rows: pd.DataFrame) -> str:
+    present = [p for p in (*POLICIES, *REFERENCES) if p in rows.columns]
+    boot = bootstrap_means(rows, present)
+    lines = [
+        "| policy | mean regret (points) [95% CI] | worst cell (points) [95% CI] | worst cell | "
+        "advisor minus policy [95% CI] | cells where the advisor is better / worse (CI excludes 0) |",
+        "|---|---|---|---|---|---|",
+    ]
+    adv_cells = cell_table(rows, "advisor")
+    for p in present:
+        cells = cell_table(rows, p)
+        mean = cells["regret"].mean()
+        lo, hi = np.quantile(boot[p], [0.025, 0.975])
+        w = cells.loc[cells["regret"].idxmax()]
+        where = f"{w.task} ${w.weak_cost:g} ${w.budget:g}"
+        if p == "advisor":
+            diff, wins = "—", "—"
+        else:
+            d = boot["advisor"] - boot[p]
+            dlo, dhi = np.quantile(d, [0.025, 0.975])
+            diff = f"{100 * (adv_cells['regret'].mean() - mean):+.2f} [{100 * dlo:+.2f}, {100 * dhi:+.2f}]"
+            paired = rows.assign(d=rows[p] - rows["advisor"]).groupby(
+                ["task", "weak_cost", "budget"]
+            )["d"]
+            m, sd, n = paired.mean(), paired.std(), paired.size()
+            half = np.array([t975(int(k)) for k in n]) * sd / np.sqrt(n)
+            better = int(((m + half) < 0).sum())
+            worse = int(((m - half) > 0).sum())
+            wins = f"{better} / {worse} of {len(m)}"
+        lines.append(
+            f"| {p} | {100 * mean:.2f} [{100 * lo:.2f}, {100 * hi:.2f}] | {100 * w.regret:.2f} "
+            f"[{100 * (w.regret - w.ci):.2f}, {100 * (w.regret + w.ci):.2f}] | {where} | {diff} | {wins} |"
+        )
+    return "\n".join(lines)
+
+
+def per_budget(rows: pd.DataFrame, policy: str = "advisor") -> str:
+    cells = cell_table(rows, policy)
+    budgets = sorted(cells["budget"].unique())
+    lines = [
+        "| task | weak $ | " + " | ".join(f"${b:g}" for b in budgets) + " |",
+        "|---" * (len(budgets) + 2) + "|",
+    ]
+    for (t, c), g in cells.groupby(["task", "weak_cost"]):
+        vals = []
+        for b in budgets:
+            hit = g[g["budget"] == b]
+            if hit.empty:
+                vals.append("—")
+            else:
+                r = hit.iloc[0]
+                ci = "" if math.isnan(r.ci) else f" ± {100 * r.ci:.1f}"
+                vals.append(f"{100 * r.regret:.1f}{ci}")
+        lines.append(f"| {t} | {c:g} | " + " | ".join(vals) + " |")
+    by_b = cells.groupby("budget")["regret"].mean()
+    lines.append(
+        "| **mean** | | "
+        + " | ".join(f"**{100 * by_b.get(b, math.nan):.2f}**" for b in budgets)
+        + " |"
+    )
+    return "\n".join(lines)
+
+
+def policy_tables(rows: pd.DataFrame) -> str:
+    """Mean regret of every policy by budget and by task (points)."""
+    present = [p for p in (*POLICIES, *REFERENCES) if p in rows.columns]
+    out = []
+    for col in ("budget", "task"):
+        values = sorted(rows[col].unique())
+        head = [f"${v:g}" if col == "budget" else str(v) for v in values]
+        lines = ["| policy | " + " | ".join(head) + " |", "|---" * (len(values) + 1) + "|"]
+        for p in present:
+            cells = cell_table(rows, p)
+            by = cells.groupby(col)["regret"].mean()
+            lines.append(f"| {p} | " + " | ".join(f"{100 * by[v]:.2f}" for v in values) + " |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def losses_table(rows: pd.DataFrame) -> str:
+    """Cells where a fixed policy beats the advisor with a 95% t-interval over seeds that
+    excludes 0."""
+    keys = ["task", "weak_cost", "budget"]
+    lines = [
+        "| task | weak $ | budget | policy | its accuracy | advisor's | difference [95% CI] | "
+        "advisor's plan | pilot items |",
+        "|---" * 9 + "|",
+    ]
+    for p in POLICIES[1:]:
+        for (t, c, b), g in rows.groupby(keys):
+            d = g[p] - g["advisor"]
+            n = len(d)
+            if n < 2:
+                continue
+            half = t975(n) * d.std() / math.sqrt(n)
+            if d.mean() - half > 0:
+                picks = ", ".join(sorted(set(g["pick"])))
+                lines.append(
+                    f"| {t} | {c:g} | ${b:g} | {p} | {g[p].mean():.3f} | {g['advisor'].mean():.3f} | "
+                    f"{100 * d.mean():+.1f} [{100 * (d.mean() - half):+.1f}, {100 * (d.mean() + half):+.1f}] | "
+                    f"{picks} | {g['pilot_items'].mean():.0f} |"
+                )
+    return "\n".join(lines)
+
+
+def picks_table(rows: pd.DataFrame) -> str:
+    keys = ["task", "weak_cost", "budget"]
+    lines = [
+        "| task | weak $ | budget | advisor's plan(s) | n weak / n gold (mean) | pilot items (mean, $) | "
+        "hindsight best | predicted | realized | regret | runs interpolated |",
+        "|---" * 11 + "|",
+    ]
+    for (t, c, b), g in rows.groupby(keys):
+        picks = ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in g["pick"].value_counts().items())
+        lines.append(
+            f"| {t} | {c:g} | ${b:g} | {picks} | {g['n_weak'].mean():.0f} / {g['n_gold'].mean():.0f} | "
+            f"{g['pilot_items'].mean():.0f} (${g['pilot_cost'].mean():.2f}) | {g['best_config'].iloc[0]} | "
+            f"{g['predicted'].mean():.3f} [{g['lo'].mean():.3f}, {g['hi'].mean():.3f}] | "
+            f"{g['advisor'].mean():.3f} | {100 * (g['best'] - g['advisor']).mean():.1f} | "
+            f"{int(g['interpolated'].sum())} of {len(g)} |"
+        )
+    return "\n".join(lines)
+
+
+def coverage(rows: pd.DataFrame) -> pd.Series:
+    """Per advised run: does the realized test accuracy lie in that run's own 90% interval?"""
+    return (rows["advisor"] >= rows["lo"]) & (rows["advisor"] <= rows["hi"])
+
+
+def calibration(rows: pd.DataFrame) -> str:
+    """Coverage at the level the interval is stated at: one run's test accuracy against that
+    run's interval (not a cell's mean over seeds against a one-run interval, which is too wide
+    for a mean). Runs read by interpolation are smoother than one run, so they are shown apart."""
+    r = rows.assign(inside=coverage(rows))
+    by_task = r.groupby("task")["inside"].mean()
+    per_cell = r.groupby(["task", "weak_cost", "budget"])["inside"].mean()
+    err = rows["predicted"] - rows["advisor"]
+    parts = []
+    for name, sub in (
+        ("on the grid", r[~r["interpolated"]]),
+        ("interpolated", r[r["interpolated"]]),
+    ):
+        if len(sub):
+            parts.append(f"{name} {sub['inside'].mean():.0%} of {len(sub)}")
+    return (
+        f"- advised runs whose realized test accuracy lies in their own 90% interval: "
+        f"**{r['inside'].mean():.0%}** ({int(r['inside'].sum())} of {len(r)}; "
+        + "; ".join(parts)
+        + "); by task: "
+        + ", ".join(f"{t} {v:.0%}" for t, v in by_task.items())
+        + f"\n- cells (task, weak cost, budget) where at least 80% of the runs are inside: "
+        f"**{(per_cell >= 0.8).mean():.0%}** ({int((per_cell >= 0.8).sum())} of {len(per_cell)}); "
+        f"where every run is: {int((per_cell == 1).sum())}. Runs of a cell share the task, and "
+        "runs of a seed share its test split, so these are not independent trials."
+        + f"\n- prediction minus realized: mean {100 * err.mean():+.1f} points, mean absolute "
+        f"{100 * err.abs().mean():.1f}; mean interval width {100 * (rows['hi'] - rows['lo']).mean():.1f} points"
+    )
+
+
+def weak_ceiling_check(runs: pd.DataFrame, rows: pd.DataFrame) -> str:
+    """The model's assumption that weak labels alone approach their own accuracy q (on the
+    pool): each task's fitted weak ceiling (all stores) beside its measured pool accuracy. A
+    diagnostic fitted with every task: no advice above uses it."""
+    prior = fit_prior(runs, source="all stores")
+    q = rows.groupby("task")["q_pool"].mean()
+    lines = [
+        "| task | weak labels' accuracy on the pool (mean over seeds) | fitted weak ceiling | "
+        "fitted gold ceiling A | speed s (labels) | delta | curve RMSE |",
+        "|---" * 7 + "|",
+    ]
+    for t in prior.tasks:
+        lines.append(
+            f"| {t.task} | {q.get(t.task, math.nan):.3f} | {t.weak_ceiling:.3f} | {t.ceiling:.3f} | "
+            f"{t.speed:.0f} | {t.delta:.2f} | {t.rmse:.3f} |"
+        )
+    return (
+        "\n".join(lines)
+        + f"\n\ngamma (pooled) = {prior.gamma:g}; one run's sd around the curves = {prior.sigma:.3f}"
+    )
+
+
+def pilot_table(rows: pd.DataFrame) -> str:
+    g = rows.groupby(["weak_cost", "budget"]).agg(
+        items=("pilot_items", "mean"),
+        cost=("pilot_cost", "mean"),
+        zero=("pilot_items", lambda x: float((x == 0).mean())),
+    )
+    lines = [
+        "| weak $ | budget | pilot items (mean) | pilot $ (mean) | share of budget | runs with no pilot |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (c, b), r in g.iterrows():
+        lines.append(
+            f"| {c:g} | ${b:g} | {r['items']:.1f} | ${r['cost']:.2f} | {r['cost'] / b:.1%} | {r['zero']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--from", dest="stores", nargs="+", default=[str(ROOT / "results" / "paper_regimes")]
+    )
+    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--extra-store", default=str(ROOT / "runs" / "advisor_extra"))
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--pilot-frac", type=float, default=DEFAULT_PILOT_FRAC)
+    ap.add_argument(
+        "--tasks", nargs="+", default=None, help="hold out only these tasks (default: every one)"
+    )
+    ap.add_argument(
+        "--sensitivity", action="store_true", help="also fixed pilots of 0/8/24/64 items"
+    )
+    ap.add_argument("--md", default=None, help="write the tables to this Markdown file")
+    ap.add_argument("--csv", default=None, help="write the per-seed rows to this CSV")
+    ap.add_argument(
+        "--print-prior", action="store_true", help="print the prior fitted on all stores (JSON)"
+    )
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    runs = trained_runs(load_stores(args.stores))
+    if args.print_prior:
+        print(json.dumps(fit_prior(runs, source=", ".join(args.stores)).to_dict(), indent=1))
+        return
+    extra = extra_runs(runs, Path(args.extra_store), args.workers)
+    grid = Grid.of(runs, extra)
+    log(f"{len(runs)} stored runs (+{len(extra)} seq_sft 50/50) of {sorted(runs['task'].unique())}")
+    priors: dict[str, AdvisorPrior] = {}
+    pools: dict = {}
+    rows = evaluate(
+        runs, grid, args.data_dir, args.pilot_frac, priors=priors, pools=pools, tasks=args.tasks
+    )
+    held_out = f" --tasks {' '.join(args.tasks)}" if args.tasks else ""
+    out = [
+        f"Command: `python benchmarks/advisor.py --from {' '.join(args.stores)} --pilot-frac {args.pilot_frac:g}{held_out}`; "
+        f"{len(rows)} advised runs in {rows.groupby(['task', 'weak_cost', 'budget']).ngroups} cells; "
+        f"{time.perf_counter() - t0:.0f} s. The realized accuracy of {int(rows['interpolated'].sum())} "
+        f"of the {len(rows)} advised runs is interpolated between grid runs (the pilot moved the plan "
+        "off the grid), not measured.",
+        "### Regret against the hindsight-best allocation (accuracy points; lower is better)",
+        summary(rows),
+        "### The advisor's regret per cell (mean over seeds ± 95% t-interval)",
+        per_budget(rows),
+        "### Every policy's mean regret by budget and by task (points)",
+        policy_tables(rows),
+        "### Where a fixed policy beats the advisor (95% t-interval over seeds excludes 0)",
+        losses_table(rows),
+        "### Calibration of the predicted accuracy",
+        calibration(rows),
+        "### What the advisor chose",
+        picks_table(rows),
+        "### The pilot",
+        pilot_table(rows),
+        "### The weak-ceiling assumption",
+        weak_ceiling_check(runs, rows),
+    ]
+    if args.sensitivity:
+        sens = [
+            "| pilot | mean regret (points) | worst cell | runs in their 90% interval |",
+            "|---|---|---|---|",
+        ]
+        for k in (0, 8, 24, 64):
+            r = evaluate(
+                runs,
+                grid,
+                args.data_dir,
+                0.5,
+                fixed=k,
+                priors=priors,
+                pools=pools,
+                known_q=False,
+                tasks=args.tasks,
+            )
+            cells = cell_table(r, "advisor")
+            inside = coverage(r).mean()
+            sens.append(
+                f"| fixed {k} items (at most half the budget) | {100 * cells['regret'].mean():.2f} | "
+                f"{100 * cells['regret'].max():.2f} | {inside:.0%} |"
+            )
+        out += ["### Pilot size: fixed pilots instead of the stopping rule", "\n".join(sens)]
+    text = "\n\n".join(out)
+    print(text)
+    if args.md:
+        Path(args.md).write_text(text + "\n")
+    if args.csv:
+        rows.to_csv(args.csv, index=False)
+    log(f"done in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

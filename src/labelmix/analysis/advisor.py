@@ -1,0 +1,973 @@
+"""The budget advisor: how many weak and gold labels to buy, and how to train, before the money
+is spent (`labelmix advise`, `labelmix.advise`).
+
+`labelmix recommend` looks the answer up in a sweep of the same task, which needs the labels a
+team has not bought yet. The advisor instead spends a small pilot from the budget (gold and weak
+labels of the same pool items, charged to the ledger and reused by the plan it returns) and
+combines it with what the study stores say about how accuracy grows with labels across tasks.
+
+The model (fitted on the stores, explained in docs/advisor.md):
+
+- gold labels: the strong model's accuracy after n gold labels is
+  acc(n) = 0.5 + (A - 0.5) * n / (n + s), a ceiling A and a speed s (labels to half the gain);
+- weak labels of accuracy q teach as fast as gold ones but only up to their own accuracy:
+  acc_weak(n) = 0.5 + (q - 0.5) * n / (n + s). A weak stage of n labels is worth the gold labels
+  that reach the same accuracy, so one weak label is worth lambda = that number / n gold labels:
+  close to (q - 0.5) / (A - 0.5) while the weak stage is far from its ceiling, falling to 0
+  as it approaches q;
+- a sequential run (weak stage, then gold stage) learns as much as
+  max(n_gold, n_weak_equiv) + gamma * min(n_gold, n_weak_equiv) gold labels;
+- gold labels close a fraction delta of the error that weak labels leave: A = q + delta (1 - q).
+
+The stores give gamma, the spread of delta and s across tasks, a per-method offset and the noise
+of a single run; the pilot gives q (a uniform prior on [0.5, 1), updated by how often the weak
+labels agree with gold on the pilot's items). The pilot is bought in rounds until the expected
+loss of the advice under the posterior is below a tenth of an accuracy point, or its cap
+(`pilot_frac` of the budget) is reached. The advice is the plan with the best expected accuracy;
+its interval is the posterior predictive interval of one run's test accuracy."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from labelmix.errors import BudgetError, ConfigError, DataError
+from labelmix.labels.budget import Ledger, Prices, allocate
+from labelmix.methods import METHODS
+
+LEVEL = 0.90  # the advice's interval: a 90% predictive interval of one run's test accuracy
+ROUND = 8  # pilot items bought per round (a gold and a weak label each)
+TOLERANCE = 0.001  # stop buying pilot rounds once the expected loss is below 0.1 points
+DEFAULT_PILOT_FRAC = 0.1  # the pilot may spend at most this share of the budget
+MAX_PILOT_FRAC = 0.5
+Q_GRID = np.linspace(0.5025, 0.9975, 100)  # weak-label accuracy: uniform prior on [0.5, 1)
+Z_GRID = np.linspace(-2.5, 2.5, 11)  # standard-normal nodes for log delta and log s
+MIN_LOG_SD_DELTA = 0.35  # floors: a handful of store tasks must not make the prior overconfident
+MIN_LOG_SD_SPEED = 0.5
+GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# The pilot's learning-curve check: a ridge classifier on the strong model's features (features
+# standardised on unlabelled pool inputs, as the probe's are), cross-validated on the pilot's gold
+# labels. Its accuracy counts as evidence of the gold curve at the folds' training size, with
+# the binomial's information divided by CV_DISPERSION (folds share items; the ridge is not the
+# probe), and only from CV_MIN_ITEMS pilot items on.
+CV_FOLDS = 5
+CV_MIN_ITEMS = 16
+CV_DISPERSION = 2.0
+RIDGE_ALPHA = 300.0
+STANDARDIZE_N = 512
+_A_GRID = np.linspace(0.52, 0.98, 47)
+_S_GRID = np.geomspace(4.0, 4000.0, 36)
+_ENDS = {"weak_only": 0.0, "gold_only": 1.0}
+
+
+# ---------------------------------------------------------------- the model (plain functions)
+
+
+def gold_curve(n: Any, ceiling: Any, speed: Any) -> Any:
+    """Accuracy after n gold labels: 0.5 + (A - 0.5) n / (n + s)."""
+    return 0.5 + (ceiling - 0.5) * n / (n + speed)
+
+
+def weak_equivalent(n_weak: Any, q: Any, ceiling: Any, speed: Any) -> Any:
+    """The gold labels a weak stage of n_weak labels (accuracy q) is worth: those that reach the
+    accuracy the weak stage reaches, 0.5 + (q - 0.5) n / (n + s)."""
+    reach = (q - 0.5) / np.maximum(ceiling - 0.5, 1e-9) * n_weak / (n_weak + speed)
+    reach = np.clip(reach, 0.0, 1.0 - 1e-9)
+    return speed * reach / (1.0 - reach)
+
+
+def predict_accuracy(
+    n_weak: Any, n_gold: Any, q: Any, ceiling: Any, speed: Any, gamma: float
+) -> Any:
+    """Mean test accuracy of a run with n_weak weak then n_gold gold labels (numpy broadcasts)."""
+    n_w = weak_equivalent(n_weak, q, ceiling, speed)
+    n_eff = np.maximum(n_gold, n_w) + gamma * np.minimum(n_gold, n_w)
+    return gold_curve(n_eff, ceiling, speed)
+
+
+# ---------------------------------------------------------------- what the stores say
+
+
+@dataclass(frozen=True)
+class TaskFit:
+    """One store task's curve: gold ceiling A, speed s (labels to half the gain), weak ceiling
+    (the accuracy weak labels alone approach), and how well the curve fits its points."""
+
+    task: str
+    ceiling: float
+    speed: float
+    weak_ceiling: float
+    rmse: float
+    n_points: int
+
+    @property
+    def delta(self) -> float:
+        """The share of the error left by weak labels that gold labels close."""
+        return (self.ceiling - self.weak_ceiling) / max(1.0 - self.weak_ceiling, 1e-9)
+
+
+@dataclass(frozen=True)
+class AdvisorPrior:
+    """What the stores know: each task's curve, the spread of delta and s across tasks, the
+    composition gamma, per-method offsets, the noise of one run, and the grid they measured."""
+
+    tasks: tuple[TaskFit, ...]
+    gamma: float
+    log_delta: tuple[float, float]  # mean, sd across tasks (sd floored)
+    log_speed: tuple[float, float]
+    method_offset: tuple[tuple[str, float], ...]
+    sigma: float  # sd of one run's test accuracy around the fitted curves
+    methods: tuple[str, ...]
+    gold_fracs: tuple[float, ...]  # of the mixed methods; weak_only and gold_only are the ends
+    source: str = ""
+    model: str = "smollm2"  # the strong model the stores measured (the pilot's features)
+    layer: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise DataError("an advisor prior needs at least one store task")
+        if not (self.sigma > 0 and math.isfinite(self.sigma)):
+            raise ConfigError(f"sigma {self.sigma!r} must be a positive number")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError(f"gamma {self.gamma!r} must lie in [0, 1]")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"unknown method(s) {unknown} in the advisor prior")
+
+    def offset(self, method: str) -> float:
+        return dict(self.method_offset).get(method, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tasks"] = [asdict(t) for t in self.tasks]
+        return d
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> AdvisorPrior:
+        return AdvisorPrior(
+            tasks=tuple(TaskFit(**t) for t in d["tasks"]),
+            gamma=float(d["gamma"]),
+            log_delta=(float(d["log_delta"][0]), float(d["log_delta"][1])),
+            log_speed=(float(d["log_speed"][0]), float(d["log_speed"][1])),
+            method_offset=tuple((str(m), float(v)) for m, v in d["method_offset"]),
+            sigma=float(d["sigma"]),
+            methods=tuple(d["methods"]),
+            gold_fracs=tuple(float(g) for g in d["gold_fracs"]),
+            source=str(d.get("source", "")),
+            model=str(d.get("model", "smollm2")),
+            layer=None if d.get("layer") is None else int(d["layer"]),
+        )
+
+
+def trained_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The runs a prior is fitted on: finished, of a method that trains without a prompt prefix,
+    with the labels they bought."""
+    from labelmix.analysis.frontier import successful_runs
+
+    runs = successful_runs(df)
+    plain = [m for m, spec in METHODS.items() if not spec.prompt_only and spec.shots == 0]
+    runs = runs[runs["method"].isin(plain)]
+    need = ["task", "method", "weak_cost", "budget", "gold_frac", "seed", "n_weak", "n_gold"]
+    missing = [c for c in need if c not in runs.columns]
+    if missing:
+        raise DataError(f"the store table lacks column(s) {missing}; rebuild it with this labelmix")
+    return runs.copy()
+
+
+def _fit_task(points: pd.DataFrame, gamma: float) -> tuple[float, float, float, float]:
+    """Least squares (weighted by seeds) of one task's mean accuracies over a grid of
+    (A, s, weak ceiling). Returns (sse, A, s, weak ceiling)."""
+    y = points["accuracy"].to_numpy(float)
+    w = points["n_seeds"].to_numpy(float)
+    nw = points["n_weak"].to_numpy(float)[None, None, :]
+    ng = points["n_gold"].to_numpy(float)[None, None, :]
+    s = _S_GRID[None, :, None]
+    best = (math.inf, 0.0, 0.0, 0.0)
+    for a in _A_GRID:
+        c = np.linspace(0.5, a, 21)[:, None, None]
+        sse = (w * (predict_accuracy(nw, ng, c, a, s, gamma) - y) ** 2).sum(axis=-1)
+        i, j = np.unravel_index(int(sse.argmin()), sse.shape)
+        if sse[i, j] < best[0]:
+            best = (float(sse[i, j]), float(a), float(_S_GRID[j]), float(c[i, 0, 0]))
+    return best
+
+
+def fit_prior(df: pd.DataFrame, source: str = "", min_points: int = 6) -> AdvisorPrior:
+    """Fit the advisor's prior on a table of runs (one or several stores; `trained_runs`)."""
+    from labelmix.analysis.frontier import DEFAULT_BY, aggregate_points
+
+    runs = trained_runs(df)
+    points = aggregate_points(runs, by=DEFAULT_BY)  # mean over seeds, as every report has them
+    by_task = {t: g for t, g in points.groupby("task") if len(g) >= min_points}
+    if not by_task:
+        raise DataError(
+            f"no store task has {min_points} or more measured allocations: "
+            "the advisor needs a sweep over budgets and gold fractions"
+        )
+    fits: dict[float, tuple[float, list[TaskFit]]] = {}
+    for gamma in GAMMAS:
+        total, tasks = 0.0, []
+        for t, g in sorted(by_task.items()):
+            sse, a, s, c = _fit_task(g, gamma)
+            total += sse
+            rmse = math.sqrt(sse / g["n_seeds"].sum())
+            tasks.append(TaskFit(str(t), a, s, c, rmse, len(g)))
+        fits[gamma] = (total, tasks)
+    gamma = min(fits, key=lambda k: (fits[k][0], k))
+    tasks = fits[gamma][1]
+    curve = {t.task: t for t in tasks}
+    runs = runs[runs["task"].isin(list(curve))]
+    pred = [
+        float(
+            predict_accuracy(
+                r.n_weak,
+                r.n_gold,
+                curve[r.task].weak_ceiling,
+                curve[r.task].ceiling,
+                curve[r.task].speed,
+                gamma,
+            )
+        )
+        for r in runs.itertuples()
+    ]
+    resid = runs["accuracy"].to_numpy(float) - np.array(pred)
+    bias = float(resid.mean())
+    offsets = []
+    methods = sorted(runs["method"].unique())
+    for m in methods:
+        r = resid[(runs["method"] == m).to_numpy()]
+        se = r.std(ddof=1) / math.sqrt(len(r)) if len(r) > 1 else math.inf
+        # A method's own effect moves the advice only when the stores can tell it from noise.
+        d = float(r.mean()) - bias
+        offsets.append((str(m), bias + (d if abs(d) > 2 * se else 0.0)))
+    off = dict(offsets)
+    sigma = float(np.sqrt(np.mean((resid - runs["method"].map(off).to_numpy(float)) ** 2)))
+    log_d = np.log([max(t.delta, 1e-3) for t in tasks])
+    log_s = np.log([t.speed for t in tasks])
+    model = str(runs["model"].mode().iloc[0]) if "model" in runs.columns else "smollm2"
+    layers = {json.loads(c).get("layer") for c in runs.get("config", pd.Series(dtype=str)).dropna()}
+    mixed = runs[~runs["method"].isin(list(_ENDS))]
+    fracs = sorted({round(float(g), 6) for g in mixed["gold_frac"].dropna()} - {0.0, 1.0})
+    return AdvisorPrior(
+        tasks=tuple(tasks),
+        gamma=float(gamma),
+        log_delta=(float(log_d.mean()), max(MIN_LOG_SD_DELTA, _sd(log_d))),
+        log_speed=(float(log_s.mean()), max(MIN_LOG_SD_SPEED, _sd(log_s))),
+        method_offset=tuple(offsets),
+        sigma=sigma,
+        methods=tuple(str(m) for m in methods),
+        gold_fracs=tuple(fracs),
+        source=source or f"{len(tasks)} task(s): {', '.join(curve)}",
+        model=model,
+        layer=next(iter(layers)) if len(layers) == 1 else None,
+    )
+
+
+def _sd(x: np.ndarray) -> float:
+    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+
+
+def load_stores(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The run tables of several stores, concatenated (a folder without runs/ is refused)."""
+    from labelmix.sweep import Store
+
+    frames = []
+    for p in paths:
+        path = Path(p)
+        if not (path / "runs").is_dir():
+            raise DataError(
+                f"{path} is not a sweep store (no runs/ folder); pass a store to --from"
+            )
+        frames.append(Store(path).table())
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if df.empty:
+        raise DataError(f"the stores {[str(p) for p in paths]} hold no finished runs")
+    return df
+
+
+# Fitted on results/paper_regimes (CoLA, HellaSwag, SocialIQA, SST-2; SmolLM2-135M probe, MiniLM
+# weak labels; its 4,080 trained runs) by `python benchmarks/advisor.py --print-prior`. Used
+# when no store is given.
+DEFAULT_PRIOR_DICT: dict[str, Any] = {
+    "tasks": [
+        {
+            "task": "cola",
+            "ceiling": 0.64,
+            "speed": 307.4498,
+            "weak_ceiling": 0.535,
+            "rmse": 0.0126,
+            "n_points": 306,
+        },
+        {
+            "task": "hellaswag",
+            "ceiling": 0.61,
+            "speed": 555.7982,
+            "weak_ceiling": 0.5,
+            "rmse": 0.0151,
+            "n_points": 306,
+        },
+        {
+            "task": "social_i_qa",
+            "ceiling": 0.6,
+            "speed": 139.6102,
+            "weak_ceiling": 0.55,
+            "rmse": 0.0139,
+            "n_points": 306,
+        },
+        {
+            "task": "sst2",
+            "ceiling": 0.82,
+            "speed": 94.0781,
+            "weak_ceiling": 0.772,
+            "rmse": 0.0219,
+            "n_points": 306,
+        },
+    ],
+    "gamma": 0.0,
+    "log_delta": [-1.6894, 0.35],
+    "log_speed": [5.3829, 0.7956],
+    "method_offset": [
+        ["gold_only", 0.0013],
+        ["seq_sft", 0.0013],
+        ["seq_sft_active", -0.0018],
+        ["seq_sft_logconf", 0.003],
+        ["weak_only", 0.0013],
+    ],
+    "sigma": 0.0282,
+    "methods": ["gold_only", "seq_sft", "seq_sft_active", "seq_sft_logconf", "weak_only"],
+    "gold_fracs": [0.05, 0.2, 0.4, 0.6, 0.8],
+    "source": "built-in prior: results/paper_regimes (cola, hellaswag, social_i_qa, sst2)",
+    "model": "smollm2",
+    "layer": None,
+}
+
+
+def default_prior() -> AdvisorPrior:
+    return AdvisorPrior.from_dict(DEFAULT_PRIOR_DICT)
+
+
+# ---------------------------------------------------------------- plans and the posterior
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A way to spend the whole budget: a method, the grid's gold fraction it stands for, and the
+    labels it buys in total (the pilot's included; the pool may cap them). `gold_share` is the
+    share of the budget planned for gold labels: the grid's fraction unless the pilot moved it
+    (`on_grid` False)."""
+
+    method: str
+    gold_frac: float
+    n_weak: int
+    n_gold: int
+    gold_share: float
+    on_grid: bool
+
+    def cost(self, weak_cost: float, gold_cost: float) -> float:
+        return self.n_weak * weak_cost + self.n_gold * gold_cost
+
+
+def make_plans(
+    budget: float,
+    weak_cost: float,
+    gold_cost: float,
+    n_pilot: int,
+    methods: Sequence[str],
+    gold_fracs: Sequence[float],
+    pool_size: int | None = None,
+) -> list[Plan]:
+    """Every grid allocation of the budget that keeps the pilot's labels: at least its n_pilot
+    gold labels (a plan with fewer gold labels gets the pilot's as its gold stage) and its
+    n_pilot weak labels (an all-gold plan gets them as a small weak stage). Without a pilot the
+    ends are weak_only and gold_only; with one they are the mixed methods at the ends. A pool of
+    `pool_size` items caps the labels (the pilot's items carry both kinds). A mixed plan that
+    buys no gold (or no weak) label is left out where weak_only (gold_only) is offered: it is
+    the same run under another name."""
+    prices = Prices(weak_cost, gold_cost)
+    mixed = [m for m in methods if m not in _ENDS]
+    fracs = sorted({0.0, 1.0, *(float(g) for g in gold_fracs)})
+    out: dict[tuple[str, int, int], Plan] = {}
+
+    def add(method: str, g: float, n_w: int, n_g: int, on_grid: bool) -> None:
+        if pool_size is not None:
+            n_g = min(n_g, pool_size)
+            n_w = min(n_w, max(pool_size - n_g, 0) + min(n_pilot, n_g))
+        if method in mixed and (
+            (n_g == 0 and "weak_only" in methods) or (n_w == 0 and "gold_only" in methods)
+        ):
+            return
+        share = n_g * gold_cost / budget
+        if n_w + n_g > 0:
+            out.setdefault((method, n_w, n_g), Plan(method, g, n_w, n_g, share, on_grid))
+
+    for g in fracs:
+        alloc = allocate(budget, g, prices)
+        if n_pilot == 0 and g in (0.0, 1.0):
+            end = "weak_only" if g == 0.0 else "gold_only"
+            if end in methods:
+                add(end, g, alloc.n_weak if g == 0.0 else 0, alloc.n_gold, True)
+            continue
+        for m in mixed:
+            if g == 1.0:
+                n_g = math.floor((budget - n_pilot * weak_cost) / gold_cost + 1e-9)
+                n_w = n_pilot
+            else:
+                n_g = max(alloc.n_gold, n_pilot)
+                n_w = math.floor((budget - n_g * gold_cost) / weak_cost + 1e-9)
+            if n_w < n_pilot or n_g < n_pilot:
+                continue
+            add(m, g, n_w, n_g, g < 1.0 and n_g == alloc.n_gold)
+    return list(out.values())
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """A weighted grid over (q, delta, s): q the weak labels' accuracy, delta and s the task's
+    gold curve (A = q + delta (1 - q))."""
+
+    weights: np.ndarray  # (Q, D, S), sums to 1
+    q: np.ndarray  # (Q, 1, 1)
+    ceiling: np.ndarray  # (Q, D, 1)
+    speed: np.ndarray  # (1, 1, S)
+
+    def q_summary(self) -> tuple[float, float, float]:
+        """Posterior mean of q and its central 90% interval."""
+        wq = self.weights.sum(axis=(1, 2))
+        qs = self.q[:, 0, 0]
+        cdf = np.cumsum(wq)
+        lo = float(qs[min(int(np.searchsorted(cdf, 0.05)), len(qs) - 1)])
+        hi = float(qs[min(int(np.searchsorted(cdf, 0.95)), len(qs) - 1)])
+        return float((wq * qs).sum()), lo, hi
+
+
+@dataclass(frozen=True)
+class CurveCheck:
+    """The pilot's cross-validated accuracy: n_correct of n_scored held-out items right, by a
+    classifier trained on about n_train gold labels."""
+
+    n_train: float
+    n_correct: int
+    n_scored: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.n_correct / self.n_scored if self.n_scored else float("nan")
+
+
+def posterior(
+    prior: AdvisorPrior, n_items: int, n_agree: int, cv: CurveCheck | None = None
+) -> Posterior:
+    """The prior grid weighted by the pilot: n_agree of n_items weak labels matched gold, and
+    (when given) the cross-validated accuracy of the gold labels."""
+    if not 0 <= n_agree <= n_items:
+        raise ValueError(f"{n_agree} agreements out of {n_items} items")
+    dens = np.exp(-0.5 * Z_GRID**2)
+    delta = np.clip(np.exp(prior.log_delta[0] + prior.log_delta[1] * Z_GRID), 1e-3, 0.95)
+    speed = np.exp(prior.log_speed[0] + prior.log_speed[1] * Z_GRID)
+    q = Q_GRID[:, None, None]
+    ceiling = q + delta[None, :, None] * (1.0 - q)
+    loglik = (n_agree * np.log(q) + (n_items - n_agree) * np.log1p(-q)) + np.zeros(
+        (len(Q_GRID), len(Z_GRID), len(Z_GRID))
+    )
+    loglik += np.log(dens)[None, :, None] + np.log(dens)[None, None, :]
+    if cv is not None and cv.n_scored > 0:
+        p = np.clip(gold_curve(cv.n_train, ceiling, speed[None, None, :]), 1e-4, 1 - 1e-4)
+        miss = cv.n_scored - cv.n_correct
+        loglik += (cv.n_correct * np.log(p) + miss * np.log1p(-p)) / CV_DISPERSION
+    w = np.exp(loglik - loglik.max())
+    return Posterior(
+        weights=w / w.sum(),
+        q=q,
+        ceiling=ceiling,
+        speed=speed[None, None, :],
+    )
+
+
+def ridge_cv(features: np.ndarray, labels: np.ndarray, folds: int = CV_FOLDS) -> CurveCheck:
+    """K-fold accuracy of a ridge classifier (targets -1/+1, penalty RIDGE_ALPHA) on
+    standardised features; fold i holds the items i, i + K, ... (they come in random order)."""
+    x = np.asarray(features, dtype=float)
+    y = np.asarray(labels, dtype=float)
+    n = len(y)
+    correct = 0
+    for i in range(folds):
+        test = np.arange(n) % folds == i
+        train = ~test
+        if not test.any() or train.sum() < 2:
+            continue
+        t = 2.0 * y[train] - 1.0
+        a = x[train]
+        alpha = np.linalg.solve(a @ a.T + RIDGE_ALPHA * np.eye(len(t)), t - t.mean())
+        score = x[test] @ (a.T @ alpha) + t.mean()
+        correct += int(((score > 0).astype(float) == y[test]).sum())
+    return CurveCheck(n_train=n * (folds - 1) / folds, n_correct=correct, n_scored=n)
+
+
+def plan_means(prior: AdvisorPrior, post: Posterior, plans: Sequence[Plan]) -> np.ndarray:
+    """Predicted mean accuracy of each plan at each grid point: (J, Q, D, S)."""
+    out = []
+    for p in plans:
+        mu = predict_accuracy(p.n_weak, p.n_gold, post.q, post.ceiling, post.speed, prior.gamma)
+        out.append(np.broadcast_to(mu + prior.offset(p.method), post.weights.shape))
+    return np.stack(out)
+
+
+def expected(post: Posterior, means: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """Expected accuracy of each plan, the expected loss of the best one (what knowing the task
+    exactly would add) and its index. Ties go to the earlier plan."""
+    ev = (means * post.weights).sum(axis=(1, 2, 3))
+    best = int(np.argmax(ev))
+    loss = float((post.weights * (means.max(axis=0) - means[best])).sum())
+    return ev, loss, best
+
+
+def predictive_interval(
+    prior: AdvisorPrior, post: Posterior, means: np.ndarray, level: float = LEVEL, seed: int = 0
+) -> tuple[float, float]:
+    """Central interval of one run's test accuracy: the posterior over the curve, plus the
+    run-to-run noise the stores show (sigma). Monte Carlo with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    flat_w = post.weights.ravel()
+    idx = rng.choice(flat_w.size, size=20_000, p=flat_w / flat_w.sum())
+    draws = means.ravel()[idx] + rng.normal(0.0, prior.sigma, size=idx.size)
+    lo, hi = np.quantile(np.clip(draws, 0.0, 1.0), [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+# ---------------------------------------------------------------- the pilot
+
+
+class PilotSource(Protocol):
+    """Sells pilot items: the gold label and the weak label (probability of 1) of each, charged
+    to a ledger, and the strong model's standardised features of the items (None: no learning-
+    curve check)."""
+
+    def buy(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...
+
+
+@dataclass
+class PoolPilot:
+    """The real pilot: pool items in a seeded order, their gold labels from the oracle and weak
+    labels from the weak labeler, both charged to `ledger` (purpose "pilot")."""
+
+    ids: Sequence[str]
+    oracle: Any  # labelmix.labels.oracle.Oracle
+    weak: Any  # labelmix.labels.weak.WeakLabeler, priced
+    ledger: Ledger
+    features: Callable[[Sequence[str]], np.ndarray] | None = None  # standardised, by id
+    bought: list[str] = field(default_factory=list)
+
+    def buy(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        start = len(self.bought)
+        ids = list(self.ids[start : start + n])
+        if len(ids) < n:
+            raise DataError(
+                f"the pool holds {len(self.ids)} items: a pilot of {start + n} is too big"
+            )
+        gold = self.oracle.buy(ids, self.ledger, "pilot")
+        weak = self.weak.buy(ids, self.ledger, "pilot")
+        self.bought += ids
+        x = None if self.features is None else self.features(ids)
+        return np.asarray(gold, dtype=float), np.asarray(weak, dtype=float), x
+
+
+@dataclass(frozen=True)
+class PilotReport:
+    n_items: int  # pilot items: each has a gold and a weak label
+    n_agree: int  # items whose hard weak label (p > 0.5) matched gold
+    cost: float
+    mean_confidence: float  # the weak labels' own mean max(p, 1 - p): their stated accuracy
+    cv_accuracy: float  # the learning-curve check (nan: none), at about cv_train gold labels
+    cv_train: float
+    cv_expected: float  # what the stores' curves alone expected there, given the pilot's q
+    rounds: int
+    cap_items: int
+    stopped: str  # why the pilot stopped
+
+
+@dataclass(frozen=True)
+class Advice:
+    """How to spend the budget, with the evidence: the plan (the pilot's labels included), the
+    predicted test accuracy of one run with its 90% interval, the pilot, and why."""
+
+    task: str
+    budget: float
+    weak_cost: float
+    gold_cost: float
+    method: str
+    gold_frac: float  # the grid's gold fraction the plan stands for
+    n_weak: int  # labels bought in total, the pilot's included
+    n_gold: int
+    gold_share: float  # share of the budget planned for gold (off the grid if not on_grid)
+    on_grid: bool
+    predicted_accuracy: float
+    interval: tuple[float, float]
+    expected_loss: float
+    weak_accuracy: tuple[float, float, float]  # posterior mean and 90% interval of q
+    weak_worth: float  # gold labels one of the plan's weak labels is worth (lambda)
+    pilot: PilotReport
+    pool_size: int | None
+    alternatives: tuple[tuple[str, float, int, int, float], ...]  # method, frac, nw, ng, acc
+    prior_source: str
+    reason: str
+    pilot_ids: tuple[str, ...] = ()  # the pilot's pool items: their gold and weak labels are paid
+
+    @property
+    def pilot_cost(self) -> float:
+        return self.pilot.cost
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what was not measured (e.g. no learning-curve check) is None."""
+        d = asdict(self)
+        d["pilot_cost"] = self.pilot.cost
+        d["pilot"] = {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in d["pilot"].items()
+        }
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def check_request(budget: float, weak_cost: float, gold_cost: float, pilot_frac: float) -> None:
+    """Refuse what cannot be advised, before any work."""
+    for name, v in (("budget", budget), ("weak cost", weak_cost), ("gold cost", gold_cost)):
+        if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+            raise ConfigError(f"{name} {v!r} must be a positive number of dollars")
+    if weak_cost >= gold_cost:
+        raise ConfigError(
+            f"weak cost ${weak_cost:g} is not below the gold cost ${gold_cost:g}: a weak label "
+            "can then never pay, so there is nothing to advise; buy gold labels only"
+        )
+    if budget > 1e9:
+        raise ConfigError(f"budget {budget:g} is above $1e9; no labelling budget needs it")
+    if budget < min(weak_cost, gold_cost):
+        raise BudgetError(
+            f"budget ${budget:g} buys no label (weak ${weak_cost:g}, gold ${gold_cost:g}); "
+            "raise the budget"
+        )
+    if not (isinstance(pilot_frac, int | float) and 0.0 <= pilot_frac <= MAX_PILOT_FRAC):
+        raise ConfigError(
+            f"pilot fraction {pilot_frac!r} must lie in [0, {MAX_PILOT_FRAC:g}] "
+            "(the share of the budget the pilot may spend; 0: no pilot)"
+        )
+
+
+def plan_advice(
+    prior: AdvisorPrior,
+    source: PilotSource,
+    *,
+    budget: float,
+    weak_cost: float,
+    gold_cost: float = 1.0,
+    pool_size: int | None = None,
+    pilot_frac: float = DEFAULT_PILOT_FRAC,
+    methods: Sequence[str] | None = None,
+    gold_fracs: Sequence[float] | None = None,
+    task: str = "",
+    tolerance: float = TOLERANCE,
+    round_size: int = ROUND,
+    fixed_pilot: int | None = None,
+) -> Advice:
+    """Buy the pilot in rounds and choose the plan (module docstring). `methods` and
+    `gold_fracs` restrict the choice (default: the prior's grid); `fixed_pilot` buys exactly
+    that many items instead of deciding round by round (for studies of the pilot's size)."""
+    check_request(budget, weak_cost, gold_cost, pilot_frac)
+    methods = list(methods or prior.methods)
+    fracs = list(prior.gold_fracs if gold_fracs is None else gold_fracs)
+    cap = math.floor(pilot_frac * budget / (gold_cost + weak_cost) + 1e-9)
+    if pool_size is not None:
+        cap = min(cap, pool_size)
+    if not any(m not in _ENDS for m in methods):
+        cap = 0  # only weak_only and gold_only: no plan could keep a pilot's labels
+    target = None if fixed_pilot is None else min(fixed_pilot, cap)
+    n, agree, rounds, conf_sum, stopped = 0, 0, 0, 0.0, ""
+    golds: list[np.ndarray] = []
+    feats: list[np.ndarray] = []
+    cv: CurveCheck | None = None
+    while True:
+        post = posterior(prior, n, agree, cv)
+        plans = make_plans(budget, weak_cost, gold_cost, n, methods, fracs, pool_size)
+        if not plans:
+            raise BudgetError(
+                f"${budget:g} buys no plan of {methods} at weak ${weak_cost:g}, gold ${gold_cost:g}"
+            )
+        means = plan_means(prior, post, plans)
+        ev, loss, best = expected(post, means)
+        step = min(round_size, cap - n) if target is None else min(round_size, target - n)
+        if cap == 0:
+            stopped = _no_pilot_why(pilot_frac, budget, weak_cost + gold_cost, methods)
+            break
+        # At least one round when the cap allows it: it measures q for the prediction even
+        # where the choice needs no pilot.
+        if target is None and loss < tolerance and (n > 0 or cap < round_size):
+            stopped = f"expected loss {100 * loss:.2f} points, below {100 * tolerance:g}"
+            break
+        if step <= 0:
+            stopped = "the pilot's cap" if target is None else f"a fixed pilot of {target} items"
+            break
+        gold, weak, x = source.buy(step)
+        agree += int(((weak > 0.5).astype(float) == gold).sum())
+        conf_sum += float(np.maximum(weak, 1.0 - weak).sum())
+        n += step
+        rounds += 1
+        golds.append(gold)
+        if x is not None:
+            feats.append(np.asarray(x, dtype=float))
+            if n >= CV_MIN_ITEMS and sum(len(f) for f in feats) == n:
+                cv = ridge_cv(np.concatenate(feats), np.concatenate(golds))
+    plan = plans[best]
+    lo, hi = predictive_interval(prior, post, means[best])
+    q_mean, q_lo, q_hi = post.q_summary()
+    order = np.argsort(-ev, kind="stable")
+    alternatives = tuple(
+        (plans[j].method, plans[j].gold_frac, plans[j].n_weak, plans[j].n_gold, float(ev[j]))
+        for j in order[:4]
+    )
+    worth = _weak_worth(post, plan)
+    expected_cv = float("nan")
+    if cv is not None:
+        alone = posterior(prior, n, agree)
+        expected_cv = float(
+            (alone.weights * gold_curve(cv.n_train, alone.ceiling, alone.speed)).sum()
+        )
+    report = PilotReport(
+        n_items=n,
+        n_agree=agree,
+        cost=round(n * (gold_cost + weak_cost), 6),
+        mean_confidence=conf_sum / n if n else float("nan"),
+        cv_accuracy=cv.accuracy if cv is not None else float("nan"),
+        cv_train=cv.n_train if cv is not None else float("nan"),
+        cv_expected=expected_cv,
+        rounds=rounds,
+        cap_items=cap,
+        stopped=stopped,
+    )
+    advice = Advice(
+        task=task,
+        budget=float(budget),
+        weak_cost=float(weak_cost),
+        gold_cost=float(gold_cost),
+        method=plan.method,
+        gold_frac=plan.gold_frac,
+        n_weak=plan.n_weak,
+        n_gold=plan.n_gold,
+        gold_share=plan.gold_share,
+        on_grid=plan.on_grid,
+        predicted_accuracy=float(ev[best]),
+        interval=(lo, hi),
+        expected_loss=loss,
+        weak_accuracy=(q_mean, q_lo, q_hi),
+        weak_worth=worth,
+        pilot=report,
+        pool_size=pool_size,
+        alternatives=alternatives,
+        prior_source=prior.source,
+        reason="",
+        pilot_ids=tuple(getattr(source, "bought", ())),
+    )
+    return _with_reason(advice, prior)
+
+
+def _no_pilot_why(
+    pilot_frac: float, budget: float, item_cost: float, methods: Sequence[str]
+) -> str:
+    """Why no pilot item can be bought (the pilot's cap is 0)."""
+    if pilot_frac == 0:
+        return "no pilot: --pilot-frac is 0"
+    if not any(m not in _ENDS for m in methods):
+        return "no pilot: only weak_only and gold_only are offered, and neither keeps its labels"
+    return (
+        f"no pilot: {pilot_frac:.0%} of ${budget:g} does not buy one pilot item "
+        f"(a gold and a weak label, ${item_cost:.2f})"
+    )
+
+
+def _weak_worth(post: Posterior, plan: Plan) -> float:
+    """Posterior mean of lambda: gold labels one weak label of the plan is worth."""
+    n_w = max(plan.n_weak, 1)  # without weak labels: the worth of a first one
+    eq = weak_equivalent(n_w, post.q, post.ceiling, post.speed)
+    return float((post.weights * eq).sum() / n_w)
+
+
+def _with_reason(a: Advice, prior: AdvisorPrior) -> Advice:
+    from dataclasses import replace
+
+    p = a.pilot
+    share = p.cost / a.budget if a.budget else 0.0
+    if p.n_items:
+        conf = (
+            f"; the weak labels' own confidence says {p.mean_confidence:.2f}"
+            if math.isfinite(p.mean_confidence)
+            else ""
+        )
+        pilot = (
+            f"The pilot bought the gold and weak labels of {p.n_items} pool items "
+            f"(${p.cost:.2f}, {share:.0%} of the budget, kept in the plan) and the weak labels "
+            f"agreed with gold on {p.n_agree} of them: weak accuracy {a.weak_accuracy[0]:.2f} "
+            f"(90% interval {a.weak_accuracy[1]:.2f}-{a.weak_accuracy[2]:.2f}){conf}. "
+        )
+        if math.isfinite(p.cv_accuracy):
+            pilot += (
+                f"A ridge classifier on the strong model's features, cross-validated on the "
+                f"pilot's gold labels ({CV_FOLDS} folds of about {p.cv_train:.0f} training "
+                f"labels), scored {p.cv_accuracy:.2f} where the stores' curves expected "
+                f"{p.cv_expected:.2f}: the strong model learns this task "
+                + ("faster" if p.cv_accuracy > p.cv_expected else "no faster")
+                + " than the stores' average task. "
+            )
+    else:
+        why = (
+            "no pilot result could change the advice by more than "
+            f"{100 * TOLERANCE:g} points in expectation"
+            if p.stopped.startswith("expected loss")
+            else p.stopped.removeprefix("no pilot: ")  # no pilot allowed, or a fixed one of 0
+        )
+        pilot = (
+            f"No pilot was bought: {why}; so the weak labels' accuracy is unknown (anything "
+            f"from 0.5 to 1 is allowed: {a.weak_accuracy[0]:.2f} on average). "
+        )
+    tasks = ", ".join(t.task for t in prior.tasks)
+    d_mu = math.exp(prior.log_delta[0])
+    s_mu = math.exp(prior.log_speed[0])
+    model = (
+        f"On the stores' tasks ({tasks}) a weak label teaches as fast as a gold one but only up "
+        f"to its own accuracy, gold labels close about {d_mu:.0%} of the error weak labels "
+        f"leave, and the strong model gets half its gain from about {s_mu:.0f} labels; so "
+        + (
+            f"each weak label of this plan is worth about {a.weak_worth:.2f} gold labels. "
+            if a.n_weak
+            else f"a first weak label would be worth about {a.weak_worth:.2f} gold labels. "
+        )
+    )
+    mix = f"{a.n_weak} weak + {a.n_gold} gold labels"
+    if p.n_items:
+        mix += f" (the pilot's {p.n_items} of each included)"
+    plan = (
+        f"Best expected test accuracy: {a.method} with {mix}, "
+        f"predicted {a.predicted_accuracy:.3f} (90% interval for one run "
+        f"{a.interval[0]:.3f}-{a.interval[1]:.3f})"
+    )
+    if len(a.alternatives) > 1:
+        m, g, nw, ng, acc = a.alternatives[1]
+        plan += f"; next best {m} with {nw} weak + {ng} gold labels, {acc:.3f}"
+    plan += (
+        f". Knowing the task exactly would add {100 * a.expected_loss:.2f} points in expectation."
+    )
+    spent = a.n_weak * a.weak_cost + a.n_gold * a.gold_cost
+    if a.pool_size is not None and a.budget - spent >= max(a.weak_cost, a.gold_cost):
+        plan += (
+            f" The pool holds only {a.pool_size} items, so this plan leaves "
+            f"${a.budget - spent:.2f} unspent."
+        )
+    return replace(a, reason=pilot + model + plan)
+
+
+# ---------------------------------------------------------------- on a task, end to end
+
+
+def strong_features(
+    model: str, layer: int | None, pool: Sequence[Any]
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """The strong model's features of pool items by id, standardised with the statistics of
+    the first STANDARDIZE_N pool inputs (unlabelled, as the probe's are)."""
+    from labelmix.run import cached_extractor
+
+    extractor = cached_extractor(model, layer)
+    text = {e.id: e.text for e in pool}
+    stats: list[np.ndarray] = []  # mean, sd: computed on the first call (no pilot, no work)
+
+    def features(ids: Sequence[str]) -> np.ndarray:
+        if not stats:
+            base = extractor.features([e.text for e in pool[:STANDARDIZE_N]], desc="features")
+            stats.extend([base.mean(axis=0), base.std(axis=0) + 1e-6])
+        x = extractor.features([text[i] for i in ids], desc="features")
+        return (np.asarray(x, dtype=float) - stats[0]) / stats[1]
+
+    return features
+
+
+def advise(
+    task: str = "cities",
+    *,
+    budget: float,
+    weak_cost: float = 0.1,
+    gold_cost: float = 1.0,
+    pilot_frac: float = DEFAULT_PILOT_FRAC,
+    stores: Sequence[str | Path] | None = None,
+    prior: AdvisorPrior | None = None,
+    weak_model: str = "minilm",
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    split_sizes: Any = None,
+    on_prior: Callable[[AdvisorPrior], None] | None = None,
+) -> Advice:
+    """Advise how to spend `budget` on `task` (a registered name or `file:PATH`): buy the pilot
+    from the task's pool (gold labels from its labels, weak labels from `weak_model` trained on
+    its weak_train split, a sunk cost as everywhere in labelmix), then plan. `stores`: study
+    stores to fit the prior on (default: the built-in prior of results/paper_regimes)."""
+    from labelmix.tasks.registry import get_task
+
+    check_request(budget, weak_cost, gold_cost, pilot_frac)
+    get_task(task)  # an unknown task is refused before the stores are read
+    if prior is None:
+        prior = (
+            fit_prior(load_stores(stores), source=", ".join(map(str, stores)))
+            if stores
+            else default_prior()
+        )
+    if on_prior is not None:
+        on_prior(prior)
+    from labelmix.labels.oracle import Oracle
+    from labelmix.run import cached_splits, cached_weak_labeler, check_models_loadable
+    from labelmix.tasks.splits import SplitSizes
+
+    check_models_loadable(prior.model, weak_model)
+    sizes = split_sizes or SplitSizes()
+    where = str(data_dir) if data_dir else None
+    if where is None:
+        from labelmix.paths import data_dir_from_env
+
+        env = data_dir_from_env()
+        where = str(env) if env else None
+    splits = cached_splits(task, where, sizes, seed)
+    weak = cached_weak_labeler(task, where, sizes, seed, weak_model).priced(weak_cost)
+    pool = splits.pool
+    order = np.random.default_rng([seed, 7]).permutation(len(pool))
+    ledger = Ledger(budget)
+    source = PoolPilot(
+        ids=[pool[i].id for i in order],
+        oracle=Oracle.from_examples(pool, gold_cost),
+        weak=weak,
+        ledger=ledger,
+        features=strong_features(prior.model, prior.layer, pool),
+    )
+    advice = plan_advice(
+        prior,
+        source,
+        budget=budget,
+        weak_cost=weak_cost,
+        gold_cost=gold_cost,
+        pool_size=len(pool),
+        pilot_frac=pilot_frac,
+        task=task,
+    )
+    k = advice.pilot.n_items
+    if (
+        abs(ledger.spent - advice.pilot.cost) > 1e-6
+        or len(advice.pilot_ids) != k
+        or min(advice.n_gold, advice.n_weak) < k
+    ):
+        raise BudgetError(
+            f"internal error: the ledger holds ${ledger.spent} for a pilot of {k} items, "
+            f"and the plan ({advice.n_weak} weak + {advice.n_gold} gold labels) must keep them"
+        )
+    return advice

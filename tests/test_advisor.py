@@ -1,0 +1,567 @@
+"""The budget advisor (`labelmix advise`): the model on synthetic stores with a known best
+allocation, the pilot's accounting (charged once, its labels kept in the plan), refusals, and
+the command on `cities` and on a `file:` task with tiny models."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labelmix.analysis.advisor import (
+    DEFAULT_PRIOR_DICT,
+    AdvisorPrior,
+    CurveCheck,
+    PoolPilot,
+    TaskFit,
+    check_request,
+    default_prior,
+    fit_prior,
+    gold_curve,
+    load_stores,
+    make_plans,
+    plan_advice,
+    posterior,
+    predict_accuracy,
+    ridge_cv,
+    weak_equivalent,
+)
+from labelmix.errors import BudgetError, ConfigError, DataError
+from labelmix.labels.budget import Ledger, Prices, allocate
+from labelmix.labels.oracle import Oracle
+from labelmix.labels.weak import WeakLabeler
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("weak_only", "gold_only", "seq_sft", "seq_sft_logconf")
+FRACS = (0.05, 0.2, 0.4, 0.6, 0.8)
+
+
+# ---------------------------------------------------------------- synthetic stores and pilots
+
+
+def synthetic_runs(tasks: dict[str, tuple[float, float, float]], seed: int = 0) -> pd.DataFrame:
+    """Runs of a study grid drawn from the model itself: task -> (A, s, q), gamma 0, noise 0.01
+    per run, three seeds, the pool of 10,000 items capping weak labels."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task, (a, s, q) in tasks.items():
+        for c in (0.5, 0.1, 0.01):
+            for b in (4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0):
+                grid = [("weak_only", 0.0), ("gold_only", 1.0)]
+                grid += [(m, g) for m in ("seq_sft", "seq_sft_logconf") for g in FRACS]
+                for m, g in grid:
+                    alloc = allocate(b, g, Prices(c, 1.0))
+                    n_g = alloc.n_gold if m != "weak_only" else 0
+                    n_w = min(alloc.n_weak if m != "gold_only" else 0, 10_000 - n_g)
+                    mean = predict_accuracy(n_w, n_g, q, a, s, 0.0)
+                    for sd in range(3):
+                        rows.append(
+                            dict(
+                                status="ok", task=task, method=m, weak_cost=c, budget=b,
+                                gold_frac=g, seed=sd, n_weak=n_w, n_gold=n_g, model="smollm2",
+                                accuracy=float(mean + rng.normal(0, 0.01)),
+                            )
+                        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+STORE_TASKS = {
+    "easy_weak": (0.85, 100.0, 0.78),
+    "chance_weak": (0.64, 300.0, 0.52),
+    "middle": (0.72, 150.0, 0.62),
+}
+
+
+@pytest.fixture(scope="module")
+def prior() -> AdvisorPrior:
+    return fit_prior(synthetic_runs(STORE_TASKS), source="synthetic")
+
+
+class SyntheticPilot:
+    """Pilot items of a task whose weak labels are right with probability q; every purchase is
+    charged to `ledger` at the given prices."""
+
+    def __init__(self, q: float, ledger: Ledger, weak_cost: float, gold_cost: float = 1.0):
+        self.q, self.ledger = q, ledger
+        self.prices = (weak_cost, gold_cost)
+        self.rng = np.random.default_rng(1)
+        self.n = 0
+
+    def buy(self, n: int) -> tuple[np.ndarray, np.ndarray, None]:
+        ids = [f"item{self.n + i}" for i in range(n)]
+        self.ledger.charge("gold", ids, self.prices[1], "pilot")
+        self.ledger.charge("weak", ids, self.prices[0], "pilot")
+        self.n += n
+        gold = self.rng.integers(0, 2, n).astype(float)
+        right = self.rng.random(n) < self.q
+        return gold, np.where(right, gold, 1.0 - gold), None
+
+
+def true_best(a: float, s: float, q: float, budget: float, c: float, n_pilot: int) -> float:
+    plans = make_plans(budget, c, 1.0, n_pilot, METHODS, FRACS)
+    return max(predict_accuracy(p.n_weak, p.n_gold, q, a, s, 0.0) for p in plans)
+
+
+# ---------------------------------------------------------------- the model
+
+
+def test_a_weak_label_is_worth_less_as_the_weak_stage_nears_its_ceiling() -> None:
+    a, s, q = 0.85, 100.0, 0.75
+    small, large = weak_equivalent(1.0, q, a, s), weak_equivalent(10_000.0, q, a, s) / 10_000
+    assert small == pytest.approx((q - 0.5) / (a - 0.5), rel=0.05)  # lambda far from the ceiling
+    assert large < 0.2 * small
+    # the weak stage reaches the gold curve at the weak labels' own accuracy, never beyond
+    assert gold_curve(weak_equivalent(1e9, q, a, s), a, s) == pytest.approx(q, abs=1e-3)
+    assert weak_equivalent(500.0, 0.5, a, s) == 0.0  # chance-level weak labels teach nothing
+
+
+def test_fit_prior_recovers_the_curves_of_synthetic_stores(prior: AdvisorPrior) -> None:
+    fits = {t.task: t for t in prior.tasks}
+    for task, (a, s, q) in STORE_TASKS.items():
+        assert fits[task].ceiling == pytest.approx(a, abs=0.02), task
+        assert fits[task].weak_ceiling == pytest.approx(q, abs=0.03), task
+        assert 0.6 < fits[task].speed / s < 1.6, task
+    assert prior.gamma == 0.0
+    assert prior.sigma < 0.02
+    assert set(prior.methods) == set(METHODS)
+    assert prior.gold_fracs == FRACS
+    assert AdvisorPrior.from_dict(json.loads(json.dumps(prior.to_dict()))) == prior
+
+
+@pytest.mark.parametrize(
+    "task, budget, weak_cost",
+    [
+        ((0.85, 100.0, 0.80), 64.0, 0.1),  # good weak labels, small budget: quantity
+        ((0.85, 100.0, 0.80), 4096.0, 0.1),  # good weak labels, large budget: quality
+        ((0.62, 300.0, 0.51), 1024.0, 0.01),  # chance weak labels: gold, however cheap weak
+        ((0.72, 150.0, 0.62), 256.0, 0.5),
+    ],
+)
+def test_the_advice_is_the_known_best_allocation(
+    prior: AdvisorPrior, task: tuple[float, float, float], budget: float, weak_cost: float
+) -> None:
+    a, s, q = task
+    ledger = Ledger(budget)
+    advice = plan_advice(
+        prior, SyntheticPilot(q, ledger, weak_cost), budget=budget, weak_cost=weak_cost,
+        pool_size=10_000, pilot_frac=0.1,
+    )  # fmt: skip
+    got = predict_accuracy(min(advice.n_weak, 10_000 - advice.n_gold), advice.n_gold, q, a, s, 0.0)
+    best = true_best(a, s, q, budget, weak_cost, advice.pilot.n_items)
+    assert got >= best - 0.01, advice.reason
+    # and it is not the best only by luck: the worst plan is far below
+    plans = make_plans(budget, weak_cost, 1.0, advice.pilot.n_items, METHODS, FRACS)
+    worst = min(predict_accuracy(p.n_weak, p.n_gold, q, a, s, 0.0) for p in plans)
+    assert best - worst > 0.03
+    lo, hi = advice.interval
+    assert lo <= advice.predicted_accuracy <= hi
+    assert lo - 0.02 <= got <= hi + 0.02
+
+
+def test_the_pilot_moves_q_toward_the_truth(prior: AdvisorPrior) -> None:
+    flat = posterior(prior, 0, 0).q_summary()
+    assert flat[0] == pytest.approx(0.75, abs=0.01)  # uniform on [0.5, 1)
+    good = posterior(prior, 40, 34).q_summary()
+    bad = posterior(prior, 40, 21).q_summary()
+    assert good[1] > 0.7 and bad[2] < 0.67
+    # a learning-curve check far above what the curves expect shifts the gold curve up
+    plain = posterior(prior, 40, 30)
+    fast = posterior(prior, 40, 30, CurveCheck(n_train=32, n_correct=36, n_scored=40))
+    at_32 = [float((p.weights * gold_curve(32, p.ceiling, p.speed)).sum()) for p in (plain, fast)]
+    assert at_32[1] > at_32[0] + 0.02
+
+
+def test_ridge_cv_learns_a_separable_task_and_not_noise() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60).astype(float)
+    x = rng.normal(size=(60, 20))
+    x[:, 0] += 3.0 * (2 * y - 1)
+    assert ridge_cv(x, y).accuracy > 0.8
+    assert ridge_cv(rng.normal(size=(60, 20)), y).accuracy < 0.75
+    assert ridge_cv(x, y).n_train == pytest.approx(48.0)
+
+
+# ---------------------------------------------------------------- the pilot's accounting
+
+
+def _pool(n: int, q: float, seed: int = 0) -> tuple[list[str], Oracle, WeakLabeler]:
+    rng = np.random.default_rng(seed)
+    ids = [f"{i:032x}" for i in range(n)]
+    gold = rng.integers(0, 2, n)
+    right = rng.random(n) < q
+    weak = np.where(right, gold, 1 - gold) * 0.8 + 0.1  # soft: 0.9 or 0.1
+    return (
+        ids,
+        Oracle(dict(zip(ids, gold.tolist(), strict=True)), 1.0),
+        WeakLabeler(dict(zip(ids, weak.tolist(), strict=True)), 0.0),
+    )
+
+
+@pytest.mark.parametrize("budget, weak_cost", [(256.0, 0.1), (1024.0, 0.5), (64.0, 0.01)])
+def test_the_pilot_is_charged_once_and_its_labels_are_kept(
+    prior: AdvisorPrior, budget: float, weak_cost: float
+) -> None:
+    ids, oracle, weak = _pool(3000, 0.6)
+    ledger = Ledger(budget)
+    source = PoolPilot(ids, oracle, weak.priced(weak_cost), ledger)
+    advice = plan_advice(
+        prior, source, budget=budget, weak_cost=weak_cost, pool_size=len(ids), pilot_frac=0.1
+    )
+    k = advice.pilot.n_items
+    assert k > 0
+    # charged once: the ledger holds exactly the pilot, at most pilot_frac of the budget
+    assert ledger.spent == pytest.approx(k * (1.0 + weak_cost))
+    assert advice.pilot_cost == pytest.approx(ledger.spent)
+    assert advice.pilot_cost <= 0.1 * budget + 1e-9
+    assert len(source.bought) == len(set(source.bought)) == k
+    summary = ledger.summary()
+    assert summary["n_gold"] == summary["n_weak"] == k
+    # the advice names the pilot's items, so that their labels can be reused
+    assert list(advice.pilot_ids) == source.bought
+    for kind in ("gold", "weak"):
+        charged = [p.example_id for p in ledger.purchases if p.source == kind]
+        assert charged == source.bought
+    assert all(p.purpose == "pilot" for p in ledger.purchases)
+    # kept: the plan's labels include the pilot's, and the whole plan (pilot counted once)
+    # fits the budget
+    assert advice.n_gold >= k and advice.n_weak >= k
+    assert advice.n_gold * 1.0 + advice.n_weak * weak_cost <= budget + 1e-9
+    assert f"the pilot's {k} of each included" in advice.reason
+
+
+def test_the_learning_curve_check_uses_the_pilots_features(prior: AdvisorPrior) -> None:
+    ids, oracle, weak = _pool(600, 0.7)
+    y = np.array([oracle._labels[i] for i in ids], dtype=float)
+    x = np.random.default_rng(0).normal(size=(600, 16))
+    x[:, 0] += 2.5 * (2 * y - 1)  # a task the strong model learns fast
+    row = {i: k for k, i in enumerate(ids)}
+    ledger = Ledger(1024.0)
+    source = PoolPilot(
+        ids, oracle, weak.priced(0.1), ledger, features=lambda b: x[[row[i] for i in b]]
+    )
+    advice = plan_advice(prior, source, budget=1024.0, weak_cost=0.1, pool_size=600, fixed_pilot=40)
+    assert advice.pilot.n_items == 40 and ledger.spent == pytest.approx(44.0)
+    assert advice.pilot.cv_accuracy > 0.85 > advice.pilot.cv_expected
+    assert advice.pilot.cv_train == pytest.approx(32.0)
+    assert "faster than the stores' average task" in advice.reason
+
+
+def test_plans_keep_the_pilot_and_fit_the_budget() -> None:
+    free = make_plans(256.0, 0.1, 1.0, 0, METHODS, FRACS)
+    assert {p.method for p in free if p.gold_frac in (0.0, 1.0)} == {"weak_only", "gold_only"}
+    plans = make_plans(256.0, 0.1, 1.0, 20, METHODS, FRACS)
+    assert plans
+    for p in plans:
+        assert p.method not in ("weak_only", "gold_only")  # each would waste pilot labels
+        assert p.n_gold >= 20 and p.n_weak >= 20
+        assert p.cost(0.1, 1.0) <= 256.0 + 1e-9
+    # a plan whose grid gold share is below the pilot's gets the pilot's gold labels
+    assert min(p.n_gold for p in plans) == 20
+
+
+def test_no_pilot_when_the_budget_cannot_pay_for_one_round(prior: AdvisorPrior) -> None:
+    ledger = Ledger(16.0)
+    advice = plan_advice(
+        prior, SyntheticPilot(0.8, ledger, 0.1), budget=16.0, weak_cost=0.1, pilot_frac=0.05
+    )
+    assert advice.pilot.n_items == 0 and ledger.spent == 0 and advice.pilot_ids == ()
+    assert "No pilot was bought: 5% of $16 does not buy one pilot item" in advice.reason
+    assert advice.pilot.stopped.startswith("no pilot: 5% of $16")
+    assert advice.n_weak * 0.1 + advice.n_gold <= 16.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, why",
+    [
+        (dict(pilot_frac=0.0), "--pilot-frac is 0"),
+        (dict(methods=("weak_only", "gold_only")), "neither keeps its labels"),
+    ],
+)
+def test_no_pilot_where_none_is_allowed_or_could_be_kept(
+    prior: AdvisorPrior, kwargs: dict, why: str
+) -> None:
+    ledger = Ledger(1024.0)
+    advice = plan_advice(
+        prior, SyntheticPilot(0.8, ledger, 0.1), budget=1024.0, weak_cost=0.1, **kwargs
+    )
+    assert advice.pilot.n_items == 0 and ledger.spent == 0
+    assert why in advice.pilot.stopped and why in advice.reason
+    assert advice.n_weak * 0.1 + advice.n_gold <= 1024.0
+
+
+def test_a_mixed_plan_without_gold_labels_is_called_weak_only() -> None:
+    # $2 at 5-20% gold buys no gold label: that run is weak_only, not a "sequential" run
+    plans = make_plans(2.0, 0.1, 1.0, 0, METHODS, FRACS)
+    assert {p.method for p in plans if p.n_gold == 0} == {"weak_only"}
+    assert {p.method for p in plans if p.n_weak == 0} == {"gold_only"}
+    # where weak_only is not offered, the mixed plan stays
+    plans = make_plans(2.0, 0.1, 1.0, 0, ("seq_sft",), FRACS)
+    assert plans and all(p.method == "seq_sft" for p in plans)
+
+
+def test_a_plan_capped_by_the_pool_states_its_real_gold_share() -> None:
+    plans = make_plans(4096.0, 0.1, 1.0, 0, METHODS, FRACS, pool_size=1000)
+    for p in plans:
+        assert p.n_gold <= 1000
+        assert p.gold_share == pytest.approx(p.n_gold / 4096.0)
+
+
+# ---------------------------------------------------------------- refusals and the default
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(budget=-1.0), ConfigError),
+        (dict(budget=float("nan")), ConfigError),
+        (dict(weak_cost=0.0), ConfigError),
+        (dict(pilot_frac=0.9), ConfigError),
+        (dict(pilot_frac=-0.1), ConfigError),
+        (dict(pilot_frac=float("nan")), ConfigError),
+        (dict(weak_cost=1.0), ConfigError),  # weak at the gold price never pays
+        (dict(weak_cost=2.0), ConfigError),
+        (dict(budget=0.05, weak_cost=0.1), BudgetError),
+    ],
+)
+def test_requests_that_cannot_be_advised_are_refused(kwargs: dict, error: type) -> None:
+    args = dict(budget=64.0, weak_cost=0.1, gold_cost=1.0, pilot_frac=0.1) | kwargs
+    with pytest.raises(error) as e:
+        check_request(**args)
+    assert "\n" not in str(e.value)  # the CLI prints it as one line
+
+
+def test_a_store_without_usable_runs_is_refused() -> None:
+    runs = synthetic_runs({"t": (0.8, 100.0, 0.7)})
+    with pytest.raises(DataError, match="no store task has 6 or more"):
+        fit_prior(runs.assign(status="failed"))
+    with pytest.raises(DataError, match="lacks column"):
+        fit_prior(runs.drop(columns=["n_weak"]))
+
+
+def test_a_folder_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not a sweep store"):
+        load_stores([tmp_path])
+    assert not (tmp_path / "runs").exists()  # nothing created
+
+
+def test_the_built_in_prior_is_the_study_stores() -> None:
+    p = default_prior()
+    assert {t.task for t in p.tasks} == {"cola", "hellaswag", "social_i_qa", "sst2"}
+    assert p.model == DEFAULT_PRIOR_DICT["model"] == "smollm2"
+    assert 0.0 < p.sigma < 0.05
+
+
+def test_the_built_in_prior_matches_the_committed_store() -> None:
+    store = ROOT / "results" / "paper_regimes"
+    if not (store / "runs").is_dir():
+        pytest.skip("results/paper_regimes is not in this checkout")
+    fitted = fit_prior(load_stores([store]))
+    built_in = default_prior()
+    for a, b in zip(fitted.tasks, built_in.tasks, strict=True):
+        assert a.task == b.task
+        assert a.ceiling == pytest.approx(b.ceiling, abs=1e-3)
+        assert a.weak_ceiling == pytest.approx(b.weak_ceiling, abs=1e-3)
+        assert a.speed == pytest.approx(b.speed, rel=1e-3)
+    assert fitted.gamma == built_in.gamma
+    assert fitted.sigma == pytest.approx(built_in.sigma, abs=1e-3)
+    assert fitted.log_delta == pytest.approx(built_in.log_delta, abs=1e-3)
+    assert fitted.log_speed == pytest.approx(built_in.log_speed, abs=1e-3)
+    assert fitted.methods == built_in.methods and fitted.gold_fracs == built_in.gold_fracs
+    assert dict(fitted.method_offset) == pytest.approx(dict(built_in.method_offset), abs=1e-3)
+
+
+def test_labelmix_exports_advise() -> None:
+    import labelmix
+    from labelmix.analysis.advisor import advise
+
+    assert labelmix.advise is advise
+
+
+# ---------------------------------------------------------------- end to end, tiny models
+
+
+def lm(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LABELMIX_PROGRESS": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "labelmix", *args],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600,
+    )  # fmt: skip
+
+
+def _prior_for(model: Path) -> AdvisorPrior:
+    """The synthetic prior, measured (as it says) with the tiny strong model."""
+    d = fit_prior(synthetic_runs(STORE_TASKS)).to_dict() | {"model": str(model)}
+    return AdvisorPrior.from_dict(d)
+
+
+SMALL = ("--weak-train", "120", "--pool", "400", "--test", "60", "--select", "20")
+
+
+def test_advise_on_cities_with_tiny_models(tiny_bert: Path, tiny_llama: Path) -> None:
+    from labelmix.analysis.advisor import advise
+    from labelmix.tasks.splits import SplitSizes
+
+    a = advise(
+        "cities", budget=512.0, weak_cost=0.1, prior=_prior_for(tiny_llama),
+        weak_model=str(tiny_bert), split_sizes=SplitSizes(120, 400, 60, 20),
+    )  # fmt: skip
+    assert a.task == "cities" and a.method
+    assert a.pilot.n_items >= 8 and a.pilot.cost == pytest.approx(a.pilot.n_items * 1.1)
+    if a.pilot.n_items >= 16:
+        assert math.isfinite(a.pilot.cv_accuracy)  # the learning-curve check ran
+    assert a.n_gold >= a.pilot.n_items and a.n_gold + 0.1 * a.n_weak <= 512.0 + 1e-9
+    # the pool caps the plan's items (a pilot item carries both labels)
+    assert a.n_gold <= 400 and a.n_weak + a.n_gold - a.pilot.n_items <= 400
+    out = json.loads(a.to_json())
+    assert out["pilot_cost"] == pytest.approx(a.pilot.cost)
+    assert out["pilot_ids"] == list(a.pilot_ids) and len(set(a.pilot_ids)) == a.pilot.n_items
+
+
+def test_advise_refuses_an_unknown_task_before_reading_the_stores(tmp_path: Path) -> None:
+    from labelmix.analysis.advisor import advise
+    from labelmix.errors import LabelmixError
+
+    with pytest.raises(LabelmixError, match="unknown task"):
+        advise("no_such_task", budget=64.0, stores=[tmp_path / "not_read"])
+
+
+def test_advise_cli_refusals_and_a_file_task(tiny_bert: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    words = ["great", "awful", "fine", "poor", "nice", "bad", "good", "cruel", "kind", "sad"]
+    rows = [
+        {"text": f"{' '.join(rng.choice(words, 5))} number {i}", "label": int(i % 2)}
+        for i in range(400)
+    ]
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = lm("advise", "--task", f"file:{data}", "--budget", "64", "--from", str(tmp_path))
+    assert out.returncode == 2 and "not a sweep store" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = lm("advise", "--budget", "-5")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    out = lm("advise", "--budget", "64", "--pilot-frac", "0.9")
+    assert out.returncode == 2 and "pilot fraction" in out.stderr
+    out = lm("advise", "--budget", "64", "--weak-cost", "1.5")
+    assert out.returncode == 2 and "not below the gold cost" in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    # the same advice through the library, with a prior measured with the tiny strong model
+    from labelmix.analysis.advisor import advise
+    from labelmix.tasks.splits import SplitSizes
+
+    a = advise(
+        f"file:{data}", budget=64.0, weak_cost=0.1, prior=_prior_for(tiny_bert),
+        weak_model=str(tiny_bert),
+        split_sizes=SplitSizes(120, 200, 40, 20),
+    )  # fmt: skip
+    assert a.task == f"file:{data}"
+    assert a.n_gold + 0.1 * a.n_weak <= 64.0 + 1e-9
+    assert "weak labels" in a.reason and "predicted" in a.reason
+
+
+# ---------------------------------------------------------------- the benchmark's bookkeeping
+
+
+@pytest.fixture(scope="module")
+def bench():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("advisor_bench", ROOT / "benchmarks/advisor.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def _hand_prior(tasks: tuple[str, ...] = ("other",)) -> AdvisorPrior:
+    """A prior written down, not fitted (fitting takes seconds)."""
+    return AdvisorPrior(
+        tasks=tuple(TaskFit(t, 0.8, 100.0, 0.7, 0.01, 10) for t in tasks),
+        gamma=0.0,
+        log_delta=(math.log(0.3), 0.35),
+        log_speed=(math.log(100.0), 0.5),
+        method_offset=(),
+        sigma=0.02,
+        methods=("weak_only", "gold_only", "seq_sft"),
+        gold_fracs=(0.2, 0.8),
+    )
+
+
+def _bench_runs() -> pd.DataFrame:
+    """A held-out task's store: weak $0.1, $16 and $256, 3 seeds, seq_sft at 20/50/80% gold;
+    accuracy rises with the gold share and differs by seed."""
+    grid = [("weak_only", 0.0), ("gold_only", 1.0)] + [("seq_sft", g) for g in (0.2, 0.5, 0.8)]
+    rows = []
+    for b in (16.0, 256.0):
+        for m, g in grid:
+            for sd in range(3):
+                acc = 0.6 + 0.1 * g + 0.01 * sd + (0.03 if m == "seq_sft" else 0.0)
+                rows.append(
+                    dict(
+                        status="ok", task="held", method=m, weak_cost=0.1, budget=b,
+                        gold_frac=g, seed=sd, accuracy=acc, selection_accuracy=acc - 0.01,
+                        gold_cost=1.0, n_gold=allocate(b, g, Prices(0.1, 1.0)).n_gold,
+                        n_weak=allocate(b, g, Prices(0.1, 1.0)).n_weak,
+                    )
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_benchmark_refuses_a_prior_that_knows_the_held_out_task(bench) -> None:  # type: ignore[no-untyped-def]
+    runs = _bench_runs()
+    with pytest.raises(ValueError, match="own store"):
+        bench.evaluate(runs, None, None, 0.1, priors={"held": _hand_prior(("held", "other"))})
+
+
+def test_the_benchmark_regret_and_interpolation(bench) -> None:  # type: ignore[no-untyped-def]
+    runs = _bench_runs()
+    grid = bench.Grid.of(runs, runs.iloc[0:0])
+    # interpolation in the gold share between a method's grid points
+    # (at $256 the 20% and 50% runs buy 51 and 128 gold labels)
+    assert grid.family("held", 0.1, 256.0, "seq_sft", 89.5 / 256, 0) == pytest.approx(0.665)
+    assert grid.family("held", 0.1, 256.0, "seq_sft", 25.5 / 256, 0) == pytest.approx(0.625)
+    # placed at the share they spent: at $16 a 20%-gold run buys 3 gold labels (18.75%)
+    assert grid.family("held", 0.1, 16.0, "seq_sft", 0.1875, 0) == pytest.approx(0.65)
+    assert grid.family("held", 0.1, 16.0, "seq_sft", 0.09375, 0) == pytest.approx(0.625)
+    ids, oracle, weak = _pool(2000, 0.7)
+    pools = {
+        ("held", s): bench.PoolData(ids, oracle, weak, 0.7, None) for s in range(3)
+    }  # fmt: skip
+    rows = bench.evaluate(
+        runs, grid, None, 0.1, priors={"held": _hand_prior()}, pools=pools, known_q=False
+    )
+    assert len(rows) == 6 and set(rows["budget"]) == {16.0, 256.0}
+    # hindsight best: the grid configuration with the best mean test accuracy (seq_sft at 80%)
+    assert set(rows["best_config"]) == {"seq_sft@0.8"}
+    assert rows["best"].tolist() == pytest.approx([0.71 + 0.01 * s for s in (0, 1, 2)] * 2)
+    for r in rows.itertuples():
+        m, g = r.pick.split("@")
+        if not r.interpolated:
+            assert r.advisor == grid.at("held", 0.1, r.budget, m, float(g), r.seed)
+        else:  # between the two ends of the method's family at that seed
+            assert 0.6 + 0.01 * r.seed - 1e-9 <= r.advisor <= 0.71 + 0.01 * r.seed + 1e-9
+    cells = bench.cell_table(rows, "advisor")
+    assert cells["regret"].tolist() == pytest.approx(
+        [(rows["best"] - rows["advisor"])[rows["budget"] == b].mean() for b in (16.0, 256.0)]
+    )
+    # all-weak's regret is exactly 0.11 per seed: its t-interval is 0 wide
+    weak_cells = bench.cell_table(rows, "all-weak")
+    assert weak_cells["regret"].tolist() == pytest.approx([0.11, 0.11])
+    assert weak_cells["ci"].tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
+    text = bench.calibration(rows)
+    assert f"({int(bench.coverage(rows).sum())} of 6;" in text
+
+
+def test_the_benchmark_t_quantiles(bench) -> None:  # type: ignore[no-untyped-def]
+    assert bench.t975(3) == pytest.approx(4.303)
+    assert bench.t975(7) == pytest.approx(2.447)  # was 1.96: too narrow for 7 seeds
+    assert bench.t975(12) == pytest.approx(2.228)  # df 11 is not tabled: df 10, wider
+    assert bench.t975(100) == 1.96 and math.isnan(bench.t975(1))

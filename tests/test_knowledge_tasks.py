@@ -1,0 +1,63 @@
+"""The generated knowledge tasks (`elements` from periodictable, `regions` from pycountry): true
+and false statements checked against their package's data, balanced, deterministic, registered,
+and large enough for the signal check's splits."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from labelmix.analysis.signal import SIGNAL_SIZES
+from labelmix.tasks import all_tasks, get_task, load_splits
+from labelmix.tasks.elements import element_names, generate_elements
+from labelmix.tasks.regions import generate_regions
+
+ENOUGH = SIGNAL_SIZES.weak_train + SIGNAL_SIZES.pool + SIGNAL_SIZES.select + SIGNAL_SIZES.test
+
+
+@pytest.mark.parametrize("generate", [generate_elements, generate_regions])
+def test_balanced_deterministic_and_large_enough(generate) -> None:  # type: ignore[no-untyped-def]
+    examples = generate(0)
+    assert len(examples) >= ENOUGH
+    assert sum(e.label for e in examples) * 2 == len(examples)
+    assert len({e.text for e in examples}) == len(examples)
+    assert [(e.text, e.label) for e in generate(0)] == [(e.text, e.label) for e in examples]
+
+
+def test_element_statements_are_true_exactly_when_labelled_1() -> None:
+    number = {name: n for n, name in element_names()}
+    assert len(number) == 118 and number["Hydrogen"] == 1 and number["Oganesson"] == 118
+    pattern = re.compile(r"(\w+) has a higher atomic number than (\w+)\.")
+    for e in generate_elements(0):
+        m = pattern.fullmatch(e.text)
+        assert m is not None, e.text
+        assert e.label == int(number[m[1]] > number[m[2]]), e.text
+
+
+def test_region_statements_name_the_true_country_exactly_when_labelled_1() -> None:
+    import pycountry
+
+    from labelmix.tasks.regions import _country_names
+
+    countries = _country_names()
+    home: dict[str, set[str]] = {}
+    for s in pycountry.subdivisions:
+        home.setdefault(s.name, set()).add(countries[s.country_code])
+    pattern = re.compile(r"The region of (.+) is in (.+)\.")
+    examples = generate_regions(0)
+    for e in examples:
+        m = pattern.fullmatch(e.text)
+        assert m is not None, e.text
+        assert len(home[m[1]]) == 1  # names shared by several countries are left out
+        assert e.label == int(m[2] in home[m[1]]), e.text
+
+
+@pytest.mark.parametrize("name", ["elements", "regions"])
+def test_registered_and_split_like_cities(name: str) -> None:
+    spec = all_tasks()[name]
+    assert spec.source == "generated" and "offline" in spec.description
+    splits = load_splits(get_task(name), None, SIGNAL_SIZES, seed=1)
+    sizes = splits.sizes()
+    assert sizes == {"weak_train": 600, "pool": 2000, "select": 300, "test": 500}
+    assert any("carved a test split" in n for n in splits.notes)
