@@ -423,7 +423,8 @@ def compare(
         out[f"ratio{suffix}"] = rate["labelmix"] / rate["hf_trainer"]
         if old is not None:
             out[f"ratio_vs_baseline{suffix}"] = rate["labelmix"] / rate["baseline"]
-    lengths = np.asarray(learner.encode(texts).lengths)
+    encoded = learner.encode(texts)
+    lengths = np.asarray(encoded.lengths)
     shuffled = np.random.default_rng(0).permutation(len(texts))
     return {
         **out,
@@ -431,7 +432,7 @@ def compare(
         "mean_tokens": float(lengths.mean()),
         "padding_share_random": padding_share(lengths, shuffled, batch),
         "padding_share_grouped": padding_share(
-            lengths, learner.epoch_order(shuffled, batch), batch
+            lengths, learner.epoch_order(encoded, shuffled, batch), batch
         ),
     }
 

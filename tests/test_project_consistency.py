@@ -7,7 +7,8 @@ unlabelled items and the same seed, so its order is the simulation's; it buys th
 allocation in the same order of sources, from a scripted weak source that answers what the
 simulation's weak labeler answers and a scripted gold annotator that answers the dataset's
 labels through a batch file and an import; then it trains. Same items, same labels, same seed:
-the classifier must be the same, to the bit."""
+the classifier must be the same, to float rounding (features extracted in another batch or with
+another thread count differ in the last bits)."""
 
 from __future__ import annotations
 
@@ -98,16 +99,15 @@ def test_a_scripted_project_trains_the_simulated_runs_classifier(
     trained = project.train(method, model=cfg.model, schedule=FAST)
 
     texts = [e.text for e in splits.test + splits.select]
-    np.testing.assert_array_equal(
-        trained.classifier.logits(texts), simulated.classifier.logits(texts)
-    )
-    np.testing.assert_array_equal(
-        project.classifier().logits(texts), simulated.classifier.logits(texts)
-    )
-    keys = ("source", "n_train", "n_val", "steps", "best_step", "losses")
+    expected = simulated.classifier.logits(texts)
+    np.testing.assert_allclose(trained.classifier.logits(texts), expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(project.classifier().logits(texts), expected, rtol=0, atol=1e-4)
+    keys = ("source", "n_train", "n_val", "steps", "best_step")
     assert [{k: s[k] for k in keys} for s in trained.stages] == [
         {k: s[k] for k in keys} for s in simulated.record["stages"]
     ]
+    for ours, theirs in zip(trained.stages, simulated.record["stages"], strict=True):
+        np.testing.assert_allclose(ours["losses"], theirs["losses"], rtol=0, atol=1e-4)
     status = project.status()
     assert status.money["spent"] == round(simulated.record["spent"] * 1e6)
     assert (status.counts["weak"], status.counts["gold"]) == (

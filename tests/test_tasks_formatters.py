@@ -370,8 +370,8 @@ def _format(name: str, row: Mapping[str, Any], seed: int = 0) -> list[Example]:
 # Registry
 
 
-def test_registry_has_all_tasks_plus_cities() -> None:
-    assert set(all_tasks()) == HUB_TASKS | {"cities"}
+def test_registry_has_all_tasks_plus_the_generated_ones() -> None:
+    assert set(all_tasks()) == HUB_TASKS | {"cities", "elements", "regions"}
     assert len(HUB_TASKS) == 18
 
 
