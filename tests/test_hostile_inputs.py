@@ -17,50 +17,19 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pytest
+from cli_helpers import Out, lm
 
-from labelmix.cli import main
 from labelmix.errors import ConfigError, DataError, LabelmixWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-
-
-@dataclass
-class Out:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def text(self) -> str:
-        return self.stdout + self.stderr
-
-
-def lm(*args: str) -> Out:
-    """`labelmix ARGS` in this process: exit code, stdout and stderr. Anything but SystemExit
-    escapes (a traceback is a failure of the test, as it would be for a user)."""
-    out, err = io.StringIO(), io.StringIO()
-    with (
-        warnings.catch_warnings(),  # main() installs its own warning printer
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(err),
-        mock.patch.object(sys, "argv", ["labelmix", *args]),
-    ):
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return Out(code, out.getvalue(), err.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------

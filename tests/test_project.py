@@ -5,20 +5,15 @@ test_project_durability.py, agreement with the simulation in test_project_consis
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import sqlite3
-import sys
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pytest
+from cli_helpers import lm
 
 from labelmix.errors import BudgetError, ConfigError, DataError
 from labelmix.project import Project
@@ -573,32 +568,6 @@ def test_train_with_the_lora_trainer(tmp_path: Path, tiny_llama: Path) -> None:
 
 
 # ---------------------------------------------------------------- the commands
-
-
-@dataclass
-class Out:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def lm(*args: str) -> Out:
-    """`labelmix ARGS` in this process (a subprocess costs seconds of imports)."""
-    from labelmix.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with (
-        warnings.catch_warnings(),
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(err),
-        mock.patch.object(sys, "argv", ["labelmix", *args]),
-    ):
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return Out(code, out.getvalue(), err.getvalue())
 
 
 def test_project_commands_and_their_one_line_errors(tmp_path: Path) -> None:

@@ -4,16 +4,12 @@ conftest.py, so nothing here needs the bundled weights."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
-import warnings
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
+from cli_helpers import lm
 
 from labelmix.config import RunConfig
 from labelmix.errors import ConfigError, DataError
@@ -30,25 +26,6 @@ from labelmix.train.weak_labeler import (
 )
 
 TINY = SplitSizes(weak_train=40, pool=60, test=40, select=20)
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """`labelmix ARGS` in this process: exit code, stdout, stderr."""
-    from labelmix.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with (
-        warnings.catch_warnings(),
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(err),
-        mock.patch.object(sys, "argv", ["labelmix", *args]),
-    ):
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 def _task_file(path: Path, n: int = 200, flip_every: int = 4) -> Path:
@@ -250,11 +227,11 @@ def test_weak_labels_command_reports_accuracy_auroc_and_calibration(tmp_path: Pa
         "--test",
         "40",
     ]
-    code, out, err = cli(*args)
+    code, out, err = lm(*args)
     assert code == 0, err
     assert "your weak labels: field 'weak_label'" in out
     pool_line = next(line for line in out.splitlines() if line.startswith("pool ("))
     assert "what a budget buys" in pool_line and "Brier" in pool_line and "ECE" in pool_line
     assert "never chosen on" in next(line for line in out.splitlines() if line.startswith("test ("))
-    code, _, err = cli("weak-labels", "--task", "cities", "--labeler", "column:weak_label")
+    code, _, err = lm("weak-labels", "--task", "cities", "--labeler", "column:weak_label")
     assert code == 2 and err.startswith("error: weak labeler 'column' reads the field")
