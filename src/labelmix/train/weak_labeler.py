@@ -22,6 +22,7 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -142,6 +143,36 @@ def _save(path: Path, labeler: WeakLabeler, ids: list[str]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _cached_or_computed(
+    path: Path,
+    splits: Splits,
+    price: float,
+    desc: str,
+    compute: Callable[[], tuple[np.ndarray, int, int]],
+) -> WeakLabeler:
+    """The labeler cached at `path`, or computed and cached there. `compute` returns the
+    probabilities of the pool and test examples (in that order) and the (n_train, n_val) that
+    made them."""
+    if path.exists():
+        cached = _load_cached(path, splits, price, desc)
+        if cached is not None:
+            return cached
+    t0 = time.perf_counter()
+    p, n_train, n_val = compute()
+    out = _labeler(
+        splits,
+        _probs(splits, p),
+        price,
+        n_train=n_train,
+        n_val=n_val,
+        time_s=time.perf_counter() - t0,
+        cached=False,
+        labeler=desc,
+    )
+    _save(path, out, [e.id for e in splits.pool + splits.test])
+    return out
+
+
 def _held_out(train: list[Example], n_val: int) -> tuple[list[Example], list[Example]]:
     """(fit, val): val holds n_val examples, half of each class (weak_train is balanced), so a
     calibration fit on it sees both labels however small it is; order is kept."""
@@ -228,41 +259,29 @@ def train_weak_labeler(
         f"probe on {weak_model}'s frozen features, trained on {len(train) - n_val} weak_train "
         f"gold labels, early-stopped on {n_val}"
     )
-    if path.exists():
-        cached = _load_cached(path, splits, price, desc)
-        if cached is not None:
-            return cached
 
-    t0 = time.perf_counter()
-    extractor = FeatureExtractor(ref, layer=layer)
-    fit, val = train[n_val:], train[:n_val]
-    # Standardisation from training-side inputs (weak_train and the unlabelled pool), never test.
-    learner = ProbeLearner(extractor, [e.text for e in train + splits.pool], seed)
-    rep, _ = train_stage(
-        learner,
-        [e.text for e in fit],
-        np.array([e.label for e in fit], np.float32),
-        [e.text for e in val],
-        np.array([e.label for e in val], np.float32),
-        WEAK_SCHEDULE,
-        "xent",
-        seed,
-        desc="weak labeler",
-    )
-    labelled: list[Example] = splits.pool + splits.test
-    logits = learner.predict(learner.encode([e.text for e in labelled]))
-    out = _labeler(
-        splits,
-        _probs(splits, _sigmoid(logits)),
-        price,
-        n_train=rep.n_train,
-        n_val=rep.n_val,
-        time_s=time.perf_counter() - t0,
-        cached=False,
-        labeler=desc,
-    )
-    _save(path, out, [e.id for e in labelled])
-    return out
+    def compute() -> tuple[np.ndarray, int, int]:
+        extractor = FeatureExtractor(ref, layer=layer)
+        fit, val = train[n_val:], train[:n_val]
+        # Standardisation from training-side inputs (weak_train and the unlabelled pool), never
+        # test.
+        learner = ProbeLearner(extractor, [e.text for e in train + splits.pool], seed)
+        rep, _ = train_stage(
+            learner,
+            [e.text for e in fit],
+            np.array([e.label for e in fit], np.float32),
+            [e.text for e in val],
+            np.array([e.label for e in val], np.float32),
+            WEAK_SCHEDULE,
+            "xent",
+            seed,
+            desc="weak labeler",
+        )
+        labelled: list[Example] = splits.pool + splits.test
+        logits = learner.predict(learner.encode([e.text for e in labelled]))
+        return _sigmoid(logits), rep.n_train, rep.n_val
+
+    return _cached_or_computed(path, splits, price, desc, compute)
 
 
 def finetune_weak_labeler(
@@ -289,30 +308,17 @@ def finetune_weak_labeler(
         f"{settings.lr:g}, batch {settings.batch_size}) on {len(train) - n_val} weak_train gold "
         f"labels, early-stopped and Platt-calibrated on {n_val}"
     )
-    if path.exists():
-        cached = _load_cached(path, splits, price, desc)
-        if cached is not None:
-            return cached
 
-    t0 = time.perf_counter()
-    fit, val = _held_out(train, n_val)
-    labelled = splits.pool + splits.test
-    val_logits, logits, rep = finetune_logits(
-        ref, fit, val, [e.text for e in labelled], seed, settings
-    )
-    ab = platt_fit(val_logits, np.array([e.label for e in val], float))
-    out = _labeler(
-        splits,
-        _probs(splits, platt_apply(logits, ab)),
-        price,
-        n_train=rep.n_train,
-        n_val=rep.n_val,
-        time_s=time.perf_counter() - t0,
-        cached=False,
-        labeler=desc,
-    )
-    _save(path, out, [e.id for e in labelled])
-    return out
+    def compute() -> tuple[np.ndarray, int, int]:
+        fit, val = _held_out(train, n_val)
+        labelled = splits.pool + splits.test
+        val_logits, logits, rep = finetune_logits(
+            ref, fit, val, [e.text for e in labelled], seed, settings
+        )
+        ab = platt_fit(val_logits, np.array([e.label for e in val], float))
+        return platt_apply(logits, ab), rep.n_train, rep.n_val
+
+    return _cached_or_computed(path, splits, price, desc, compute)
 
 
 def prompt_weak_labeler(
@@ -342,29 +348,16 @@ def prompt_weak_labeler(
         f"{weak_model} prompted with {len(demos)} weak_train demonstrations, Platt-calibrated "
         f"on the other {len(calib)} weak_train gold labels"
     )
-    if path.exists():
-        cached = _load_cached(path, splits, price, desc)
-        if cached is not None:
-            return cached
 
-    t0 = time.perf_counter()
-    labelled = splits.pool + splits.test
-    scores = prompt_scores(
-        ref, [(e.text, e.label) for e in demos], [e.text for e in calib + labelled]
-    )
-    ab = platt_fit(scores[: len(calib)], np.array([e.label for e in calib], float))
-    out = _labeler(
-        splits,
-        _probs(splits, platt_apply(scores[len(calib) :], ab)),
-        price,
-        n_train=len(demos),
-        n_val=len(calib),
-        time_s=time.perf_counter() - t0,
-        cached=False,
-        labeler=desc,
-    )
-    _save(path, out, [e.id for e in labelled])
-    return out
+    def compute() -> tuple[np.ndarray, int, int]:
+        labelled = splits.pool + splits.test
+        scores = prompt_scores(
+            ref, [(e.text, e.label) for e in demos], [e.text for e in calib + labelled]
+        )
+        ab = platt_fit(scores[: len(calib)], np.array([e.label for e in calib], float))
+        return platt_apply(scores[len(calib) :], ab), len(demos), len(calib)
+
+    return _cached_or_computed(path, splits, price, desc, compute)
 
 
 def column_weak_labeler(task: str, source: str | None, splits: Splits, price: float) -> WeakLabeler:
