@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_project import lm
+from cli_helpers import lm
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = (

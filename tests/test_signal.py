@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_weak_labelers import cli
+from cli_helpers import lm
 
 from labelmix.analysis.signal import (
     MIN_HEADROOM,
@@ -82,11 +82,11 @@ def test_signal_command(tmp_path: Path, tiny_bert: Path, tiny_llama: Path) -> No
     args = ["signal", "cities", "--labelers", f"column:{perfect}", "--model", str(tiny_llama),
             "--gold-counts", "8", "--weak-train", "40", "--pool", "60", "--test", "40",
             "--select", "20", "--json", str(tmp_path / "s.json")]  # fmt: skip
-    code, out, err = cli(*args)
+    code, out, err = lm(*args)
     assert code == 0, err
     assert "verdict: no" in out and "your weak labels" in out
     assert json.loads((tmp_path / "s.json").read_text())["verdict"] == "no"
-    code, _, err = cli("signal", "cities", "--gold-counts", "8,x")
+    code, _, err = lm("signal", "cities", "--gold-counts", "8,x")
     assert code == 2 and err.startswith("error: --gold-counts")
-    code, _, err = cli("signal", "cities", "--labelers", "bogus")
+    code, _, err = lm("signal", "cities", "--labelers", "bogus")
     assert code == 2 and "unknown weak labeler 'bogus'" in err
