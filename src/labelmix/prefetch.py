@@ -69,11 +69,12 @@ def prefetch(runs: Sequence[RunConfig]) -> PrefetchReport:
             draws[key] = cached_splits(cfg.task, key[1], cfg.split_sizes, cfg.split_seed)
         except Exception:  # the run reports it, with its own clear message
             continue
-    weak_texts: dict[str, dict[str, None]] = {}  # weak model -> texts in first-seen order
+    # (model, layer) -> texts in first-seen order; the weak labeler reads the default layer
+    weak_texts: dict[tuple[str, int | None], dict[str, None]] = {}
     for (_, _, _, _, weak_model, labeler), splits in draws.items():
         if labeler != "probe":  # only the probe labeler reads the weak model's frozen features
             continue
-        texts = weak_texts.setdefault(weak_model, {})
+        texts = weak_texts.setdefault((weak_model, None), {})
         for e in splits.weak_train + splits.pool + splits.test:
             texts[e.text] = None
     strong_texts: dict[tuple[str, int | None], dict[str, None]] = {}
@@ -83,16 +84,7 @@ def prefetch(runs: Sequence[RunConfig]) -> PrefetchReport:
         if inputs:
             strong_texts.setdefault((cfg.model, cfg.layer), {}).update(dict.fromkeys(inputs))
 
-    n_weak = n_strong = 0
-    for weak_model, texts in weak_texts.items():
-        try:
-            check_models_loadable(weak_model)
-            extractor = cached_extractor(weak_model, None)
-        except Exception:
-            continue
-        extractor.features(list(texts), desc="weak-model features")
-        n_weak += len(texts)
-        extractor.release()
+    n_weak = _extract(weak_texts, "weak-model features")
     with progress(total=len(draws), desc="weak labelers") as bar:
         for task, data_dir, sizes, seed, weak_model, labeler in draws:
             try:
@@ -100,14 +92,22 @@ def prefetch(runs: Sequence[RunConfig]) -> PrefetchReport:
             except Exception:
                 pass
             bar.update(1)
-    for (model, layer), texts in strong_texts.items():
+    n_strong = _extract(strong_texts, "strong-model features")
+    gc.collect()
+    return PrefetchReport(len(draws), n_weak, n_strong, time.perf_counter() - t0)
+
+
+def _extract(texts_by_model: dict[tuple[str, int | None], dict[str, None]], desc: str) -> int:
+    """Features of each model's texts into its cache, one pass per model, whose weights are then
+    dropped; returns how many texts were covered (a model that cannot load is left to the runs)."""
+    covered = 0
+    for (model, layer), texts in texts_by_model.items():
         try:
             check_models_loadable(model)
             extractor = cached_extractor(model, layer)
         except Exception:
             continue
-        extractor.features(list(texts), desc="strong-model features")
-        n_strong += len(texts)
+        extractor.features(list(texts), desc=desc)
+        covered += len(texts)
         extractor.release()
-    gc.collect()
-    return PrefetchReport(len(draws), n_weak, n_strong, time.perf_counter() - t0)
+    return covered
