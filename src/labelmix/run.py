@@ -6,7 +6,6 @@ the method's stages with a fresh learner, and evaluates on the test split."""
 from __future__ import annotations
 
 import functools
-import math
 import platform
 import time
 from collections.abc import Sequence
@@ -34,14 +33,15 @@ from labelmix.metrics import (
 from labelmix.paths import data_dir_from_env
 from labelmix.prompts import Prefixer, build_prompt
 from labelmix.result import RunResult
-from labelmix.seeds import run_rng, stage_seed
+from labelmix.seeds import run_rng
 from labelmix.tasks.base import Example
 from labelmix.tasks.loading import load_splits
 from labelmix.tasks.registry import get_task
 from labelmix.tasks.splits import Splits, SplitSizes
 from labelmix.train import sampling
-from labelmix.train.loop import Learner, StageReport, train_stage
+from labelmix.train.loop import Learner
 from labelmix.train.probe import Features
+from labelmix.train.stages import STANDARDIZE_N, StageChain
 from labelmix.train.weak_labeler import make_weak_labeler
 
 RAW_THRESHOLD = "log-odds > 0 (probability > 0.5)"
@@ -161,11 +161,6 @@ def resolved_data_dir(cfg: RunConfig) -> str | None:
     return str(env) if env else None
 
 
-# Feature standardisation (probe) is fitted on this many unlabelled pool inputs: training-side
-# data the run may see, never test or selection inputs.
-STANDARDIZE_N = 512
-
-
 def make_learner(
     cfg: RunConfig, fit_texts: Sequence[str], features: Features | None = None
 ) -> Learner:
@@ -208,12 +203,6 @@ def inputs_featurized(cfg: RunConfig, splits: Splits) -> list[str]:
 
 
 # ---- the run ----
-
-
-def split_val(n: int, val_frac: float) -> int:
-    """Validation labels held out of a stage: none when fewer than 2 would be held."""
-    n_val = int(math.floor(val_frac * n))
-    return n_val if n_val >= 2 and n - n_val >= 1 else 0
 
 
 def _evaluate(y: np.ndarray, logits: np.ndarray, threshold: float, seed: int) -> dict[str, Any]:
@@ -470,55 +459,35 @@ def _train_stages(
     test_inputs = [prefixer(e) for e in test]
     select_inputs = [prefixer(e) for e in select]
     learner = make_learner(cfg, [prefixer(pool[i]) for i in order[:STANDARDIZE_N]], features)
-    schedule = cfg.effective_schedule()
-    optimizer = None
-    reports: list[dict[str, Any]] = []
-    earlier_val_texts: list[str] = []
-    earlier_val_y: list[np.ndarray] = []
+    chain = StageChain(learner, cfg.effective_schedule(), method.name, cfg.seed)
     y_test = np.array([e.label for e in test], dtype=float)  # stage diagnostics only
     for i, spec in enumerate(method.stages):
         n = sizes[spec.source]
         if spec.sampling == "uncertainty":
             chosen[spec.source] = _choose_uncertain(
-                spec, n, pool, used, learner, prefixer, rng, trained=bool(reports)
+                spec, n, pool, used, learner, prefixer, rng, trained=bool(chain.reports)
             )
         idx = chosen[spec.source]
         if len(idx) < 1:
-            reports.append({"stage": i, "source": spec.source, "skipped": "no labels bought"})
+            chain.skip(i, spec)
             continue
-        perm = rng.permutation(len(idx))
-        n_val = split_val(len(idx), spec.val_frac)
-        val_idx = [idx[j] for j in perm[:n_val]]
-        train_idx = [idx[j] for j in perm[n_val:]]
+        train_pos, val_pos = chain.split(len(idx), spec, rng)
+        train_idx = [idx[j] for j in train_pos]
+        val_idx = [idx[j] for j in val_pos]
         seller = weak if spec.source == "weak" else oracle
         y_train = seller.buy([pool[j].id for j in train_idx], ledger, "train")
         y_val = seller.buy([pool[j].id for j in val_idx], ledger, "val")
-        train_texts = [prefixer(pool[j]) for j in train_idx]
-        val_texts = [prefixer(pool[j]) for j in val_idx]
-        learner.encode(train_texts + val_texts)  # features (probe) computed with every thread
-        report, optimizer = train_stage(
-            learner,
-            train_texts,
-            y_train,
-            val_texts,
-            y_val,
-            schedule,
-            spec.loss,
-            seed=stage_seed(cfg.seed, i),
-            optimizer=optimizer if schedule.carry_optimizer else None,
-            desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
-            start_competes=any("steps" in r for r in reports),
-            earlier_val=(
-                (earlier_val_texts, np.concatenate(earlier_val_y)) if earlier_val_y else None
-            ),
+        report = chain.train(
+            i,
+            spec,
+            len(idx),
+            ([prefixer(pool[j]) for j in train_idx], y_train),
+            ([prefixer(pool[j]) for j in val_idx], y_val),
         )
-        earlier_val_texts += val_texts
-        earlier_val_y.append(np.asarray(y_val, dtype=float))
-        reports.append(stage_dict(i, spec, report))
         if cfg.trainer == "probe":
             # Diagnostics only (never used to choose anything): test accuracy after each stage,
             # so a report can show what each stage added.
-            reports[-1]["test_accuracy_after"] = accuracy(
+            report["test_accuracy_after"] = accuracy(
                 y_test, learner.predict(learner.encode(test_inputs))
             )
     logits = learner.predict(learner.encode(test_inputs))
@@ -529,17 +498,7 @@ def _train_stages(
     }
     model = cfg.model if features is None else PRECOMPUTED
     classifier = Classifier(learner, cfg.trainer, model, prefixer, cfg.seed, cfg.key())
-    return logits, sel_logits, reports, extra, classifier
-
-
-def stage_dict(i: int, spec: StageSpec, report: StageReport) -> dict[str, Any]:
-    return {
-        "stage": i,
-        "source": spec.source,
-        "sampling": spec.sampling,
-        "loss": spec.loss,
-        **report.to_dict(),
-    }
+    return logits, sel_logits, chain.reports, extra, classifier
 
 
 def _choose_static(

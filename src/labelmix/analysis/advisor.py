@@ -41,6 +41,7 @@ import pandas as pd
 from labelmix.errors import BudgetError, ConfigError, DataError
 from labelmix.labels.budget import Ledger, Prices, allocate
 from labelmix.methods import METHODS
+from labelmix.train.stages import STANDARDIZE_N
 
 LEVEL = 0.90  # the advice's interval: a 90% predictive interval of one run's test accuracy
 ROUND = 8  # pilot items bought per round (a gold and a weak label each)
@@ -61,7 +62,6 @@ CV_FOLDS = 5
 CV_MIN_ITEMS = 16
 CV_DISPERSION = 2.0
 RIDGE_ALPHA = 300.0
-STANDARDIZE_N = 512
 _A_GRID = np.linspace(0.52, 0.98, 47)
 _S_GRID = np.geomspace(4.0, 4000.0, 36)
 _ENDS = {"weak_only": 0.0, "gold_only": 1.0}

@@ -164,10 +164,9 @@ def _stage_items(spec_sampling: str, bought: Bought, source: str) -> tuple[list[
 
 def fit(settings: TrainSettings, bought: Bought) -> Fitted:
     """Train the method's stages on the bought labels, as a simulated run's stage loop does."""
-    # the simulation's own helpers, so a project's stages cannot drift from a simulated run's
-    from labelmix.run import STANDARDIZE_N, split_val, stage_dict
-    from labelmix.seeds import run_rng, stage_seed
-    from labelmix.train.loop import torch_threads, train_stage
+    # the simulation's own stage chain, so a project's stages cannot drift from a simulated run's
+    from labelmix.seeds import run_rng
+    from labelmix.train.stages import STANDARDIZE_N, StageChain
 
     method = settings.method_spec
     rng = run_rng(settings.seed)
@@ -178,46 +177,24 @@ def fit(settings: TrainSettings, bought: Bought) -> Fitted:
         )
     texts = bought.texts
     learner = _learner(settings, [texts[i] for i in order[:STANDARDIZE_N]])
-    schedule = settings.effective_schedule()
-    optimizer = None
-    reports: list[dict[str, Any]] = []
-    earlier_val_texts: list[str] = []
-    earlier_val_y: list[np.ndarray] = []
+    chain = StageChain(learner, settings.effective_schedule(), method.name, settings.seed)
     for i, spec in enumerate(method.stages):
         idx, y = _stage_items(spec.sampling, bought, spec.source)
         if len(idx) < 1:
-            reports.append({"stage": i, "source": spec.source, "skipped": "no labels bought"})
+            chain.skip(i, spec)
             continue
-        perm = rng.permutation(len(idx))
-        n_val = split_val(len(idx), spec.val_frac)
-        y_val, y_train = y[perm[:n_val]], y[perm[n_val:]]
-        val_texts = [texts[idx[j]] for j in perm[:n_val]]
-        train_texts = [texts[idx[j]] for j in perm[n_val:]]
-        learner.encode(train_texts + val_texts)
-        with torch_threads(1 if settings.trainer == "probe" else None):
-            report, optimizer = train_stage(
-                learner,
-                train_texts,
-                y_train,
-                val_texts,
-                y_val,
-                schedule,
-                spec.loss,
-                seed=stage_seed(settings.seed, i),
-                optimizer=optimizer if schedule.carry_optimizer else None,
-                desc=f"{method.name} stage {i} ({spec.source}, n={len(idx)})",
-                start_competes=any("steps" in r for r in reports),
-                earlier_val=(
-                    (earlier_val_texts, np.concatenate(earlier_val_y)) if earlier_val_y else None
-                ),
-            )
-        earlier_val_texts += val_texts
-        earlier_val_y.append(np.asarray(y_val, dtype=float))
-        reports.append(stage_dict(i, spec, report))
-    if not any("steps" in r for r in reports):
+        train_pos, val_pos = chain.split(len(idx), spec, rng)
+        chain.train(
+            i,
+            spec,
+            len(idx),
+            ([texts[idx[j]] for j in train_pos], y[train_pos]),
+            ([texts[idx[j]] for j in val_pos], y[val_pos]),
+        )
+    if not chain.trained:
         sources = " or ".join(dict.fromkeys(method.sources))
         raise DataError(f"{method.name} trains on {sources} labels and none are bought yet")
-    return Fitted(learner, reports)
+    return Fitted(learner, chain.reports)
 
 
 def train(settings: TrainSettings, bought: Bought) -> Trained:
