@@ -166,21 +166,49 @@ def make_learner(
 ) -> Learner:
     """A fresh learner for every run, so no state leaks between runs. `features`: the probe's
     feature source when not the model's own (a user's precomputed features)."""
-    if cfg.trainer == "probe":
+    return build_learner(
+        cfg.trainer,
+        cfg.model,
+        cfg.seed,
+        fit_texts,
+        layer=cfg.layer,
+        features=features,
+        lora_rank=cfg.lora_rank,
+        max_length=cfg.max_length,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        load_in_4bit=cfg.load_in_4bit,
+    )
+
+
+def build_learner(
+    trainer: str,
+    model: str,
+    seed: int,
+    fit_texts: Sequence[str],
+    *,
+    layer: int | None = None,
+    features: Features | None = None,
+    lora_rank: int = 8,
+    max_length: int = 256,
+    gradient_checkpointing: bool = False,
+    load_in_4bit: bool = False,
+) -> Learner:
+    """The learner of a trainer (probe or lora) from its settings, for a run or a project."""
+    if trainer == "probe":
         from labelmix.train.probe import ProbeLearner
 
-        source = features if features is not None else cached_extractor(cfg.model, cfg.layer)
-        return ProbeLearner(source, fit_texts, cfg.seed)
+        source = features if features is not None else cached_extractor(model, layer)
+        return ProbeLearner(source, fit_texts, seed)
     from labelmix.models.loading import resolve_model
     from labelmix.models.lora import LoraLearner
 
     return LoraLearner(
-        resolve_model(cfg.model),
-        cfg.seed,
-        rank=cfg.lora_rank,
-        max_length=cfg.max_length,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        load_in_4bit=cfg.load_in_4bit,
+        resolve_model(model),
+        seed,
+        rank=lora_rank,
+        max_length=max_length,
+        gradient_checkpointing=gradient_checkpointing,
+        load_in_4bit=load_in_4bit,
     )
 
 

@@ -135,20 +135,15 @@ class Trained:
 
 def _learner(settings: TrainSettings, fit_texts: list[str]) -> Any:
     """The learner a run's make_learner builds for the same trainer, model and seed."""
-    if settings.trainer == "probe":
-        from labelmix.run import cached_extractor
-        from labelmix.train.probe import ProbeLearner
+    from labelmix.run import build_learner
 
-        return ProbeLearner(
-            cached_extractor(settings.model, settings.layer), fit_texts, settings.seed
-        )
-    from labelmix.models.loading import resolve_model
-    from labelmix.models.lora import LoraLearner
-
-    return LoraLearner(
-        resolve_model(settings.model),
+    return build_learner(
+        settings.trainer,
+        settings.model,
         settings.seed,
-        rank=settings.lora_rank,
+        fit_texts,
+        layer=settings.layer,
+        lora_rank=settings.lora_rank,
         max_length=settings.max_length,
     )
 
