@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,3 +140,33 @@ def choice_pair(answers: Sequence[str], correct: int, rng: random.Random) -> tup
     if rng.random() < 0.5:
         return answers[correct], 1
     return pick_distractor(answers, correct, rng), 0
+
+
+def place_statements(
+    places: Sequence[tuple[str, str]],
+    countries: dict[str, str],
+    template: str,
+    rng: random.Random,
+    exclude: Collection[str] = (),
+) -> list[Example]:
+    """True/false statements "`template` with the place's name and a country": its own country
+    (label 1) or a random other one (label 0), 50/50, in the order of `places` ((name, country
+    code) pairs). A name found in several countries would make two statements true, and a name in
+    `exclude` reads as something else: both are left out."""
+    by_name: dict[str, set[str]] = {}
+    for name, code in places:
+        by_name.setdefault(name, set()).add(code)
+    country_names = sorted(set(countries.values()))
+    out: list[Example] = []
+    for name, code in places:
+        if len(by_name[name]) > 1 or name in exclude:
+            continue
+        true_country = countries[code]
+        if rng.random() < 0.5:
+            out.append(Example.make(template.format(place=name, country=true_country), 1))
+        else:
+            other = rng.choice(country_names)
+            while other == true_country:
+                other = rng.choice(country_names)
+            out.append(Example.make(template.format(place=name, country=other), 0))
+    return out

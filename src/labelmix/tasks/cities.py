@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from labelmix.tasks.base import Example, TaskSpec, balance, dedupe
+from labelmix.tasks.base import Example, TaskSpec, balance, dedupe, place_statements
 
 MIN_POPULATION = 100_000
 
@@ -21,24 +21,9 @@ def generate_cities(seed: int) -> list[Example]:
         for c in gc.get_cities().values()
         if c.get("population", 0) >= MIN_POPULATION and c["countrycode"] in countries
     )
-    # A city name that exists in several countries would make both statements true: drop it.
-    by_name: dict[str, set[str]] = {}
-    for name, code in cities:
-        by_name.setdefault(name, set()).add(code)
-    country_names = sorted(set(countries.values()))
-    rng = random.Random(f"cities:{seed}")
-    out: list[Example] = []
-    for name, code in cities:
-        if len(by_name[name]) > 1:
-            continue
-        true_country = countries[code]
-        if rng.random() < 0.5:
-            out.append(Example.make(f"The city of {name} is in {true_country}.", 1))
-        else:
-            other = rng.choice(country_names)
-            while other == true_country:
-                other = rng.choice(country_names)
-            out.append(Example.make(f"The city of {name} is in {other}.", 0))
+    out = place_statements(
+        cities, countries, "The city of {place} is in {country}.", random.Random(f"cities:{seed}")
+    )
     return balance(dedupe(out), seed)
 
 

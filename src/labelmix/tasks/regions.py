@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from labelmix.tasks.base import Example, TaskSpec, balance, dedupe
+from labelmix.tasks.base import Example, TaskSpec, balance, dedupe, place_statements
 
 
 def _country_names() -> dict[str, str]:
@@ -29,24 +29,13 @@ def generate_regions(seed: int) -> list[Example]:
     regions = sorted(
         (s.name, s.country_code) for s in pycountry.subdivisions if s.country_code in countries
     )
-    by_name: dict[str, set[str]] = {}
-    for name, code in regions:
-        by_name.setdefault(name, set()).add(code)
-    country_names = sorted(set(countries.values()))
-    taken = set(country_names)
-    rng = random.Random(f"regions:{seed}")
-    out: list[Example] = []
-    for name, code in sorted(set(regions)):
-        if len(by_name[name]) > 1 or name in taken:
-            continue
-        true_country = countries[code]
-        if rng.random() < 0.5:
-            out.append(Example.make(f"The region of {name} is in {true_country}.", 1))
-        else:
-            other = rng.choice(country_names)
-            while other == true_country:
-                other = rng.choice(country_names)
-            out.append(Example.make(f"The region of {name} is in {other}.", 0))
+    out = place_statements(
+        sorted(set(regions)),
+        countries,
+        "The region of {place} is in {country}.",
+        random.Random(f"regions:{seed}"),
+        exclude=set(countries.values()),  # a region named like a country reads as that country
+    )
     return balance(dedupe(out), seed)
 
 
