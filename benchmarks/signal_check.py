@@ -4,9 +4,10 @@ Each (task, labelers) measurement is saved as JSON under --out with the command,
 the machine; a finished one is not measured again. The tables in --md are built from every JSON
 there, so labelers measured later (e.g. finetune on a few tasks) join the same rows.
 
-    LABELMIX_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/signal_check.py \\
+    export LABELMIX_DATA_DIR=path/to/data
+    .venv/bin/python benchmarks/signal_check.py --labelers probe,prompt,finetune \\
         --tasks cities,elements,regions,sst2,cola,social_i_qa,hellaswag,\\
-file:/work/shared/data/user/sarcasm_headlines.jsonl --labelers probe,prompt --md docs/signal.md
+file:$LABELMIX_DATA_DIR/user/sarcasm_headlines.jsonl --md docs/signal.md
     .venv/bin/python benchmarks/signal_check.py --tasks cities --labelers finetune --md ...
     .venv/bin/python benchmarks/signal_check.py --tables-only --md docs/signal.md
 """
@@ -89,7 +90,10 @@ def tables(out: Path) -> str:
         s = first["split_sizes"]
         for rec in recs:
             labelers = ", ".join(w["labeler"] for w in rec["weak"])
-            runs.append(f"| {task} | {labelers} | {rec['date']} | `{rec['command']}` |")
+            command = rec["command"]
+            if rec.get("data_dir"):  # where the data lives here is no part of the method
+                command = command.replace(rec["data_dir"], "$LABELMIX_DATA_DIR")
+            runs.append(f"| {task} | {labelers} | {rec['date']} | `{command}` |")
         for w in sides:
             weak_rows.append(
                 f"| {task} | {w['labeler']} ({w['model'] or 'given'}) | {w['pool_accuracy']:.3f} "
@@ -116,7 +120,7 @@ def tables(out: Path) -> str:
             "### Weak labels (accuracy at P > 0.5, 95% bootstrap interval)",
             "",
             "| task | labeler (model) | pool accuracy | pool AUROC | pool Brier | pool ECE "
-            "| test accuracy | time to make |",
+            "| test accuracy | time to make (first run) |",
             "|---|---|---|---|---|---|---|---|",
             *weak_rows,
             "",
@@ -131,7 +135,7 @@ def tables(out: Path) -> str:
             f"### Verdict (weak ≥ {MIN_WEAK_ACCURACY} and ceiling − weak ≥ {MIN_HEADROOM}, "
             "by their intervals)",
             "",
-            "| task | ceiling − weak per labeler [95% CI] → verdict | task |",
+            "| task | ceiling − weak per labeler [95% CI] → verdict | task's verdict |",
             "|---|---|---|",
             *verdict_rows,
             "",
