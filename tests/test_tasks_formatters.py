@@ -371,7 +371,8 @@ def _format(name: str, row: Mapping[str, Any], seed: int = 0) -> list[Example]:
 
 
 def test_registry_has_all_tasks_plus_the_generated_ones() -> None:
-    assert set(all_tasks()) == HUB_TASKS | {"cities", "elements", "regions"}
+    generated = {"cities", "city_sizes", "continents", "elements", "regions"}
+    assert set(all_tasks()) == HUB_TASKS | generated
     assert len(HUB_TASKS) == 18
 
 

@@ -235,3 +235,71 @@ def test_weak_labels_command_reports_accuracy_auroc_and_calibration(tmp_path: Pa
     assert "never chosen on" in next(line for line in out.splitlines() if line.startswith("test ("))
     code, _, err = lm("weak-labels", "--task", "cities", "--labeler", "column:weak_label")
     assert code == 2 and err.startswith("error: weak labeler 'column' reads the field")
+
+
+# ---- choosing a labeler for a run: CLI, library, report ----
+
+
+def test_run_command_takes_a_weak_labeler_and_records_it(tmp_path: Path, tiny_bert: Path) -> None:
+    data = _task_file(tmp_path / "d.jsonl")
+    common = ["run", "--task", f"file:{data}", "--method", "weak_only", "--budget", "4"]
+    common += ["--weak-cost", "0.1", "--model", str(tiny_bert), "--weak-train", "40"]
+    common += ["--pool", "60", "--test", "40", "--select", "20", "--max-steps", "5"]
+    code, out, err = lm(*common, "--weak-labeler", "column", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    (path,) = (tmp_path / "r").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["weak_labeler"] == "column" and record["config"]["weak_labeler"] == "column"
+    # The column labels are the file's: wrong on every 4th row, so about 0.75 on test.
+    splits = load_splits(get_task(f"file:{data}"), None, TINY, 0)
+    given = {json.loads(line)["text"]: json.loads(line)["weak_label"] for line in data.open()}
+    assert record["weak_label_test_accuracy"] == pytest.approx(
+        np.mean([given[e.text] == e.label for e in splits.test])
+    )
+    code, _, err = lm(*common, "--weak-labeler", "prompt", "--weak-model", "minilm")
+    assert code == 2 and "needs a causal LM" in err
+    code, _, err = lm(*common, "--weak-labeler", "oracle")
+    assert code == 2 and "unknown weak labeler 'oracle'" in err
+
+
+def test_fit_takes_a_weak_labeler(tmp_path: Path, tiny_bert: Path) -> None:
+    import labelmix as lm_api
+
+    data = _task_file(tmp_path / "d.jsonl")
+    r = lm_api.fit(
+        "weak_only",
+        f"file:{data}",
+        budget=4.0,
+        weak_cost=0.1,
+        weak=lm_api.WeakLabels.from_column("weak_label"),
+        model=str(tiny_bert),
+        split_sizes=TINY,
+        seed=3,
+    )
+    assert r.record["weak_labeler"] == "column:weak_label" and r.n_weak > 0
+    with pytest.raises(ConfigError, match="needs a causal LM"):
+        lm_api.WeakLabels.from_model("minilm", labeler="prompt")
+    with pytest.raises(ConfigError, match="from_column"):
+        lm_api.WeakLabels.from_model(labeler="column")
+    assert lm_api.WeakLabels.from_model(labeler="prompt").model == "smollm2"
+
+
+def test_the_report_never_pools_runs_of_different_weak_labelers() -> None:
+    import pandas as pd
+
+    from labelmix.analysis.report import _separate_settings
+
+    df = pd.DataFrame(
+        {
+            "task": ["cities"] * 3,
+            "model": ["smollm2"] * 3,
+            "trainer": ["probe"] * 3,
+            "weak_model": ["minilm"] * 3,
+            "weak_labeler": [None, "probe", "finetune"],  # None: a record from before the field
+        }
+    )
+    tasks = list(_separate_settings(df)["task"])
+    assert tasks[0] == tasks[1] != tasks[2]
+    assert tasks[2].endswith("finetune]") and "weak minilm" in tasks[2]
+    same = df.assign(weak_labeler=[None, "probe", "probe"])
+    assert list(_separate_settings(same)["task"]) == ["cities"] * 3

@@ -141,10 +141,31 @@ class WeakLabels:
     model: str | None = None
     probs: Mapping[str, float] | None = field(default=None, repr=False)
     task: str | None = None  # the task whose texts the probabilities follow
+    labeler: str = "probe"  # probe | finetune | prompt | column[:FIELD|:PATH[:FIELD]]
 
     @classmethod
-    def from_model(cls, model: str = "minilm") -> WeakLabels:
-        return cls(model=model)
+    def from_model(cls, model: str | None = None, labeler: str = "probe") -> WeakLabels:
+        """A weak model trained (probe, finetune) or prompted (prompt) on `weak_train`; `model`
+        defaults to the labeler's usual one (minilm; smollm2 for prompt)."""
+        from labelmix.labels.weak import check_labeler, default_weak_model, parse_labeler
+
+        kind, _ = parse_labeler(labeler)
+        if kind == "column":
+            raise ConfigError(
+                "column weak labels come from data, not a model: use WeakLabels.from_column"
+            )
+        model = model or default_weak_model(labeler)
+        check_labeler(labeler, "", model)
+        return cls(model=model, labeler=labeler)
+
+    @classmethod
+    def from_column(cls, spec: str = "column") -> WeakLabels:
+        """Your own weak labels: `column` (a file task's field weak_label), `column:FIELD`, or
+        `column:PATH.jsonl|csv[:FIELD]` (a separate file keyed by text or id)."""
+        from labelmix.labels.weak import parse_labeler
+
+        kind, arg = parse_labeler(spec if spec.startswith("column") else f"column:{spec}")
+        return cls(labeler=f"column:{arg}" if arg else "column")
 
     @classmethod
     def from_array(cls, task: Task, probs: Sequence[float] | np.ndarray) -> WeakLabels:
@@ -257,6 +278,7 @@ def fit(
         trainer=trainer,
         model=model,
         weak_model=weak.model or _DEFAULT["weak_model"],
+        weak_labeler=weak.labeler,
         seed=seed,
         shots=shots,
         split_sizes=split_sizes or SplitSizes(),

@@ -288,7 +288,18 @@ def run_cmd(
         str, typer.Option(help="probe | lora (few_shot always uses icl)")
     ] = RUN.trainer,
     model: str = RUN.model,
-    weak_model: str = RUN.weak_model,
+    weak_labeler: Annotated[
+        str,
+        typer.Option(
+            "--weak-labeler",
+            help="Where weak labels come from: probe | finetune | prompt | column | "
+            "column:FIELD | column:PATH.jsonl|csv[:FIELD] (see `labelmix weak-labels --help`).",
+        ),
+    ] = RUN.weak_labeler,
+    weak_model: Annotated[
+        str | None,
+        typer.Option(help="Model of the weak labeler (default: minilm; smollm2 for prompt)."),
+    ] = None,
     seed: int = RUN.seed,
     shots: Annotated[int | None, typer.Option(help="k for few-shot methods.")] = None,
     layer: Annotated[int | None, typer.Option(help="probe: hidden layer of the features.")] = None,
@@ -317,6 +328,7 @@ def run_cmd(
     """One run: prints a one-line summary and writes its JSON result."""
     from dataclasses import replace
 
+    from labelmix.labels.weak import default_weak_model
     from labelmix.methods import get_method
 
     m = get_method(method)
@@ -331,7 +343,8 @@ def run_cmd(
         gold_cost=gold_cost,
         trainer=trainer,
         model=model,
-        weak_model=weak_model,
+        weak_model=weak_model or default_weak_model(weak_labeler),
+        weak_labeler=weak_labeler,
         seed=seed,
         shots=shots,
         layer=layer,

@@ -33,6 +33,7 @@ class RunResult:
     trainer: str | None = None
     model: str | None = None
     weak_model: str | None = None
+    weak_labeler: str | None = None  # probe | finetune | prompt | column[...]
     gold_frac: float | None = None  # planned share of the budget for gold labels
     shots: int | None = None
     alloc_n_weak: int | None = None

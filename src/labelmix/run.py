@@ -385,6 +385,7 @@ def run_config(
         "trainer": cfg.trainer,
         "model": cfg.model,
         "weak_model": cfg.weak_model,
+        "weak_labeler": cfg.weak_labeler,
         "seed": cfg.seed,
         "budget": cfg.budget,
         "gold_frac": cfg.gold_frac,

@@ -352,13 +352,19 @@ def _run_items(all_runs: pd.DataFrame, ok: pd.DataFrame) -> list[str]:
 
 
 def _separate_settings(df: pd.DataFrame) -> pd.DataFrame:
-    """With several (model, trainer) settings in one table, label each task with its setting so
-    that no table, panel or regime ever pools runs of different models."""
-    cols = [c for c in ("model", "trainer") if c in df.columns]
+    """With several (model, trainer, weak labeler) settings in one table, label each task with
+    its setting so that no table, panel or regime ever pools runs of different models or of
+    different weak labels."""
+    cols = [c for c in ("model", "trainer", "weak_model", "weak_labeler") if c in df.columns]
     if not cols:
         return df
     # few_shot always scores with `icl`: it belongs with the trained runs of the same model.
-    keyed = df[cols].astype(str)
+    keyed = df[cols].astype(object)
+    if "weak_labeler" in keyed.columns:  # records from before the field say nothing: the default
+        keyed["weak_labeler"] = keyed["weak_labeler"].fillna("probe")
+    keyed = keyed.astype(str)
+    if "weak_model" in keyed.columns:
+        keyed["weak_model"] = "weak " + keyed["weak_model"]
     if "trainer" in keyed.columns:
         trained = keyed.loc[keyed["trainer"] != "icl", "trainer"].unique()
         if len(trained) == 1:

