@@ -6,22 +6,24 @@
 For every task with a store, every weak cost and every budget from $16 (the cells), and every
 seed the store measured: the advisor's prior is fitted on the other tasks' runs, its pilot is
 bought from that seed's pool of the held-out task (gold labels from the task, weak labels from the
-seed's weak labeler, both charged), and the plan it picks is scored by the store's test accuracy
-of that allocation at that seed. Hindsight-best: the cell's grid configuration with the best mean
-test accuracy over seeds (the oracle may look at test). Regret = hindsight-best minus realized,
-per seed; a cell's regret is the mean over its seeds (t-interval over seeds); the mean over cells
-has a bootstrap interval that resamples seeds within each (task, weak cost). Nothing the advisor
-does sees a test or selection label, nor the held-out task's store: its prior is fitted on the
-other tasks (checked: a prior that knows the held-out task is refused), never the built-in one.
+seed's weak labeler, both charged), and the plan it picks is scored by its test accuracy at that
+seed (read from the store or run with the pilot, below). Hindsight-best: the cell's grid
+configuration with the best mean test accuracy over seeds (the oracle may look at test).
+Regret = hindsight-best minus realized, per seed; a cell's regret is the mean over its seeds
+(t-interval over seeds); the mean over cells has a bootstrap interval that resamples seeds within
+each (task, weak cost). Nothing the advisor does sees a test or selection label, nor the held-out
+task's store: its prior is fitted on the other tasks (checked: a prior that knows the held-out
+task is refused), never the built-in one.
 
-A plan on the store's grid is read as it is. A pilot forces a plan off the grid when its gold
-labels exceed the grid allocation's (e.g. 24 pilot gold labels in a 5%-gold plan of $256), or
-adds its weak labels to an all-gold plan: such a plan's accuracy is interpolated linearly in the
-gold share between the neighbouring grid points of its method (weak_only and gold_only are the
-ends of every sequential method). Such runs are flagged (`interpolated`) and counted in the
-tables. seq_sft at 50/50, a fixed policy the grid lacks, is run once into --extra-store
-(resumable). `--tasks` holds out only the tasks named (a quick check; the tables then cover
-those tasks only)."""
+An advised plan without a pilot is a run of the store's grid and is read as it is. A plan with a
+pilot is run (`Advice.run_config`): the plan's method, gold fraction and budget with the pilot's
+items, on the settings of the store's own run of that cell and seed (same splits, weak labeler,
+model, schedule), so the pilot's gold and weak labels are trained on and paid once, as a user who
+follows the advice pays them. These runs go into --pilot-store (resumable: a rerun reads them
+back; with the feature cache a probe run takes about a second) and are flagged (`pilot_run`).
+seq_sft at 50/50, a fixed policy the grid lacks, is run once into --extra-store (resumable).
+`--tasks` holds out only the tasks named (a quick check; the tables then cover those tasks
+only)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,27 +85,24 @@ def log(msg: str) -> None:
 
 @dataclass
 class Grid:
-    """Test (and selection) accuracy of every stored run, by (task, c, B, method, frac, seed),
-    and the share of the budget each run spent on gold labels, by (task, c, B, method, frac)."""
+    """Test (and selection) accuracy of every stored run, by (task, c, B, method, frac, seed)."""
 
     acc: dict[tuple, float]
     sel: dict[tuple, float]
     own: set[tuple]  # (task, c, B, method, frac) of the stores' own grid (not the extra runs)
-    share: dict[tuple, float]  # n_gold * gold cost / budget: 0 for a 5%-gold run of $16
 
     @staticmethod
     def of(runs: pd.DataFrame, extra: pd.DataFrame) -> Grid:
-        acc, sel, shares = {}, {}, {}
+        acc, sel = {}, {}
         for r in pd.concat([runs, extra], ignore_index=True).itertuples():
             cell = (r.task, float(r.weak_cost), float(r.budget), r.method, _f(r.gold_frac))
             acc[(*cell, int(r.seed))] = float(r.accuracy)
             sel[(*cell, int(r.seed))] = float(r.selection_accuracy)
-            shares.setdefault(cell, []).append(float(r.n_gold) * float(r.gold_cost) / r.budget)
         own = {
             (r.task, float(r.weak_cost), float(r.budget), r.method, _f(r.gold_frac))
             for r in runs.itertuples()
         }
-        return Grid(acc, sel, own, {k: float(np.mean(v)) for k, v in shares.items()})
+        return Grid(acc, sel, own)
 
     def configs(self, task: str, c: float, b: float) -> list[tuple[str, float]]:
         """The stores' own grid at this cell: what the advisor and the hindsight oracle choose
@@ -115,27 +115,12 @@ class Grid:
     def at(self, task: str, c: float, b: float, method: str, frac: float, seed: int) -> float:
         return self.acc[(task, c, b, method, _f(frac), seed)]
 
-    def family(self, task: str, c: float, b: float, method: str, g: float, seed: int) -> float:
-        """Accuracy of `method` at gold share g, interpolated between the grid's runs of it
-        placed at the gold share they spent (not their nominal fraction: a 5%-gold run of $16
-        buys no gold label); weak_only and gold_only are the ends of every sequential method,
-        and where two runs spent the same share the method's own run is used."""
-        if method in ENDS:
-            return self.at(task, c, b, method, 0.0 if method == "weak_only" else 1.0, seed)
-        pts: dict[float, tuple[str, float]] = {}
-        ends = [("weak_only", 0.0), ("gold_only", 1.0)]
-        for m, frac in [*ends, *((m, f) for m, f in self.configs(task, c, b) if m == method)]:
-            if (task, c, b, m, frac, seed) in self.acc:
-                pts[round(self.share.get((task, c, b, m, frac), frac), 9)] = (m, frac)
-        xs = sorted(pts)
-        g = min(max(g, xs[0]), xs[-1])
-        hi = next(x for x in xs if x >= g - 1e-12)
-        lo = max(x for x in xs if x <= g + 1e-12)
-        a_lo = self.at(task, c, b, *pts[lo], seed)
-        if hi == lo:
-            return a_lo
-        a_hi = self.at(task, c, b, *pts[hi], seed)
-        return a_lo + (g - lo) / (hi - lo) * (a_hi - a_lo)
+    def of_advice(self, task: str, c: float, b: float, advice: Advice, seed: int) -> float | None:
+        """The store's own run of an advised plan at this seed, where the plan is one: no pilot
+        and a grid allocation. None: the plan has to be run (it reuses a pilot)."""
+        if advice.pilot.n_items or not advice.on_grid:
+            return None
+        return self.at(task, c, b, advice.method, advice.gold_frac, seed)
 
 
 def _f(x: object) -> float:
@@ -143,12 +128,48 @@ def _f(x: object) -> float:
     return 0.0 if math.isnan(v) else round(v, 6)
 
 
-def realized(grid: Grid, task: str, c: float, b: float, advice: Advice, seed: int) -> float:
-    """The store's test accuracy of the advised plan at this seed (interpolated in the gold
-    share when the pilot moved the plan off the grid)."""
-    if advice.on_grid:
-        return grid.at(task, c, b, advice.method, advice.gold_frac, seed)
-    return grid.family(task, c, b, advice.method, advice.gold_share, seed)
+# ---------------------------------------------------------------- advised plans, run with the pilot
+
+# (task, weak cost, budget, seed, advice) of each plan to run -> their test accuracies
+Realize = Callable[[list[tuple[str, float, float, int, Advice]]], list[float]]
+
+
+@dataclass
+class PilotRuns:
+    """Runs advised plans with their pilot (`Advice.run_config`) on the settings of the store's
+    own run of the same cell and seed (its splits, weak labeler, model and schedule), into
+    `store`; a rerun reads back what is there."""
+
+    runs: pd.DataFrame
+    store: Path
+    data_dir: str | None
+    workers: int = 1
+
+    def config(self, task: str, c: float, b: float, seed: int, advice: Advice) -> RunConfig:
+        r = self.runs
+        row = r[
+            (r["task"] == task) & (r["weak_cost"] == c) & (r["budget"] == b) & (r["seed"] == seed)
+        ]
+        cfg = json.loads(row["config"].iloc[0])
+        cfg["data_dir"] = self.data_dir if cfg.get("data_dir") else None  # as load_pool has it
+        return advice.run_config(RunConfig.from_dict(cfg))
+
+    def __call__(self, items: list[tuple[str, float, float, int, Advice]]) -> list[float]:
+        from labelmix.sweep import Store, run_sweep
+
+        configs = [self.config(*item) for item in items]
+        store = Store(self.store)
+        todo = {c.key() for c in configs} - store.done_keys()
+        if todo:
+            log(f"running {len(todo)} advised plans with their pilot into {self.store}")
+        run_sweep(configs, store, workers=self.workers, progress=False)
+        acc = {r["key"]: float(r["accuracy"]) for r in store.results()}
+        failed = [c.key() for c in configs if c.key() not in acc]
+        if failed:
+            raise RuntimeError(
+                f"{len(failed)} advised runs failed (e.g. {failed[0]}); see {self.store}/failed"
+            )
+        return [acc[c.key()] for c in configs]
 
 
 # ---------------------------------------------------------------- seq_sft 50/50, run once
@@ -277,11 +298,22 @@ def evaluate(
     pools: dict | None = None,
     known_q: bool = True,
     tasks: list[str] | None = None,
+    realize: Realize | None = None,
 ) -> pd.DataFrame:
     """One row per (task, weak cost, budget, seed): every policy's test accuracy, the hindsight
     best's, and the advisor's prediction, interval and pilot. `tasks`: the held-out tasks
-    (default: every task in `runs`)."""
+    (default: every task in `runs`). `realize` runs the advised plans that reuse a pilot
+    (default: PilotRuns into runs/advisor_pilot); the others are read from the grid."""
     rows = []
+    pending: list[tuple[dict, str, tuple[str, float, float, int, Advice]]] = []
+
+    def score(row: dict, column: str, task: str, c: float, b: float, adv: Advice) -> None:
+        """The plan's test accuracy from the grid, or later from its run with the pilot."""
+        s = row["seed"]
+        row[column] = grid.of_advice(task, c, b, adv, s)
+        if row[column] is None:
+            pending.append((row, column, (task, c, b, s, adv)))
+
     tasks = sorted(tasks or runs["task"].unique())
     priors = priors if priors is not None else {}
     pools = pools if pools is not None else {}
@@ -322,14 +354,13 @@ def evaluate(
                         "seed": s,
                         "best_config": f"{best[0]}@{best[1]:g}",
                         "best": grid.at(task, c, b, *best, s),
-                        "advisor": realized(grid, task, c, b, adv, s),
                         "all-gold": grid.at(task, c, b, "gold_only", 1.0, s),
                         "all-weak": grid.at(task, c, b, "weak_only", 0.0, s),
                         "seq_sft 50/50": grid.at(task, c, b, "seq_sft", 0.5, s),
                         "rule of thumb": rule_of_thumb(grid, task, c, b, s),
                         "selection split": grid.at(task, c, b, *chosen, s),
                         "pick": f"{adv.method}@{adv.gold_frac:g}",
-                        "interpolated": not adv.on_grid,
+                        "pilot_run": adv.pilot.n_items > 0 or not adv.on_grid,
                         "n_weak": adv.n_weak,
                         "n_gold": adv.n_gold,
                         "predicted": adv.predicted_accuracy,
@@ -343,19 +374,26 @@ def evaluate(
                         "q_pool": pool.q_pool,
                         "expected_loss": adv.expected_loss,
                     }
+                    score(row, "advisor", task, c, b, adv)
                     if known_q:
                         # q known for free: the same advice with a pilot of 2,000 items that costs nothing
                         ref = _known_q_advice(prior, pool, b, c, gold, configs)
-                        row["advisor, q known"] = realized(grid, task, c, b, ref, s)
+                        score(row, "advisor, q known", task, c, b, ref)
                     rows.append(row)
-                done = [r for r in rows if (r["task"], r["weak_cost"], r["budget"]) == (task, c, b)]
-                reg = np.mean([r["best"] - r["advisor"] for r in done])
-                log(
-                    f"[{task}] weak ${c:g} budget ${b:g}: {len(done)} seeds, pilot "
-                    f"{np.mean([r['pilot_items'] for r in done]):.0f} items, picks "
-                    f"{sorted({r['pick'] for r in done})}, regret {100 * reg:.2f} points"
-                )
-    return pd.DataFrame(rows)
+    if pending:
+        if realize is None:
+            realize = PilotRuns(runs, ROOT / "runs" / "advisor_pilot", data_dir)
+        for (row, column, _), acc in zip(pending, realize([p[2] for p in pending]), strict=True):
+            row[column] = acc
+    out = pd.DataFrame(rows)
+    for (task, c, b), g in out.groupby(["task", "weak_cost", "budget"], sort=False):
+        log(
+            f"[{task}] weak ${c:g} budget ${b:g}: {len(g)} seeds, pilot "
+            f"{g['pilot_items'].mean():.0f} items, picks {sorted(set(g['pick']))}, "
+            f"{int(g['pilot_run'].sum())} run with the pilot, regret "
+            f"{100 * (g['best'] - g['advisor']).mean():.2f} points"
+        )
+    return out
 
 
 def _known_q_advice(
@@ -567,7 +605,7 @@ def picks_table(rows: pd.DataFrame) -> str:
     keys = ["task", "weak_cost", "budget"]
     lines = [
         "| task | weak $ | budget | advisor's plan(s) | n weak / n gold (mean) | pilot items (mean, $) | "
-        "hindsight best | predicted | realized | regret | runs interpolated |",
+        "hindsight best | predicted | realized | regret | runs with the pilot |",
         "|---" * 11 + "|",
     ]
     for (t, c, b), g in rows.groupby(keys):
@@ -577,7 +615,7 @@ def picks_table(rows: pd.DataFrame) -> str:
             f"{g['pilot_items'].mean():.0f} (${g['pilot_cost'].mean():.2f}) | {g['best_config'].iloc[0]} | "
             f"{g['predicted'].mean():.3f} [{g['lo'].mean():.3f}, {g['hi'].mean():.3f}] | "
             f"{g['advisor'].mean():.3f} | {100 * (g['best'] - g['advisor']).mean():.1f} | "
-            f"{int(g['interpolated'].sum())} of {len(g)} |"
+            f"{int(g['pilot_run'].sum())} of {len(g)} |"
         )
     return "\n".join(lines)
 
@@ -590,15 +628,15 @@ def coverage(rows: pd.DataFrame) -> pd.Series:
 def calibration(rows: pd.DataFrame) -> str:
     """Coverage at the level the interval is stated at: one run's test accuracy against that
     run's interval (not a cell's mean over seeds against a one-run interval, which is too wide
-    for a mean). Runs read by interpolation are smoother than one run, so they are shown apart."""
+    for a mean). The runs made with the pilot and the store's own runs are shown apart."""
     r = rows.assign(inside=coverage(rows))
     by_task = r.groupby("task")["inside"].mean()
     per_cell = r.groupby(["task", "weak_cost", "budget"])["inside"].mean()
     err = rows["predicted"] - rows["advisor"]
     parts = []
     for name, sub in (
-        ("on the grid", r[~r["interpolated"]]),
-        ("interpolated", r[r["interpolated"]]),
+        ("the store's own runs", r[~r["pilot_run"]]),
+        ("run with the pilot", r[r["pilot_run"]]),
     ):
         if len(sub):
             parts.append(f"{name} {sub['inside'].mean():.0%} of {len(sub)}")
@@ -665,6 +703,11 @@ def main() -> None:
     )
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     ap.add_argument("--extra-store", default=str(ROOT / "runs" / "advisor_extra"))
+    ap.add_argument(
+        "--pilot-store",
+        default=str(ROOT / "runs" / "advisor_pilot"),
+        help="where the advised plans are run with their pilot (resumable)",
+    )
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--pilot-frac", type=float, default=DEFAULT_PILOT_FRAC)
     ap.add_argument(
@@ -689,16 +732,24 @@ def main() -> None:
     log(f"{len(runs)} stored runs (+{len(extra)} seq_sft 50/50) of {sorted(runs['task'].unique())}")
     priors: dict[str, AdvisorPrior] = {}
     pools: dict = {}
+    realize = PilotRuns(runs, Path(args.pilot_store), args.data_dir, args.workers)
     rows = evaluate(
-        runs, grid, args.data_dir, args.pilot_frac, priors=priors, pools=pools, tasks=args.tasks
+        runs,
+        grid,
+        args.data_dir,
+        args.pilot_frac,
+        priors=priors,
+        pools=pools,
+        tasks=args.tasks,
+        realize=realize,
     )
     held_out = f" --tasks {' '.join(args.tasks)}" if args.tasks else ""
     out = [
         f"Command: `python benchmarks/advisor.py --from {' '.join(args.stores)} --pilot-frac {args.pilot_frac:g}{held_out}`; "
         f"{len(rows)} advised runs in {rows.groupby(['task', 'weak_cost', 'budget']).ngroups} cells; "
-        f"{time.perf_counter() - t0:.0f} s. The realized accuracy of {int(rows['interpolated'].sum())} "
-        f"of the {len(rows)} advised runs is interpolated between grid runs (the pilot moved the plan "
-        "off the grid), not measured.",
+        f"{time.perf_counter() - t0:.0f} s. {int(rows['pilot_run'].sum())} of the {len(rows)} "
+        f"advised plans reuse a pilot and were run with it ({args.pilot_store}); the others are "
+        "the stores' own runs.",
         "### Regret against the hindsight-best allocation (accuracy points; lower is better)",
         summary(rows),
         "### The advisor's regret per cell (mean over seeds ± 95% t-interval)",
@@ -732,6 +783,7 @@ def main() -> None:
                 pools=pools,
                 known_q=False,
                 tasks=args.tasks,
+                realize=realize,
             )
             cells = cell_table(r, "advisor")
             inside = coverage(r).mean()

@@ -1,6 +1,7 @@
 """The budget advisor (`labelmix advise`): the model on synthetic stores with a known best
-allocation, the pilot's accounting (charged once, its labels kept in the plan), refusals, and
-the command on `cities` and on a `file:` task with tiny models."""
+allocation, the pilot's accounting (charged once, its labels kept in the plan and in the run
+that follows it), refusals, and the command on `cities` and on a `file:` task with tiny models.
+The runs that reuse a pilot are tested in test_pilot_reuse.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from labelmix.analysis.advisor import (
     DEFAULT_PRIOR_DICT,
+    Advice,
     AdvisorPrior,
     CurveCheck,
     PoolPilot,
@@ -212,8 +214,9 @@ def test_the_pilot_is_charged_once_and_its_labels_are_kept(
     ledger = Ledger(budget)
     source = PoolPilot(ids, oracle, weak.priced(weak_cost), ledger)
     advice = plan_advice(
-        prior, source, budget=budget, weak_cost=weak_cost, pool_size=len(ids), pilot_frac=0.1
-    )
+        prior, source, budget=budget, weak_cost=weak_cost, pool_size=len(ids), pilot_frac=0.1,
+        task="cities",
+    )  # fmt: skip
     k = advice.pilot.n_items
     assert k > 0
     # charged once: the ledger holds exactly the pilot, at most pilot_frac of the budget
@@ -234,6 +237,13 @@ def test_the_pilot_is_charged_once_and_its_labels_are_kept(
     assert advice.n_gold >= k and advice.n_weak >= k
     assert advice.n_gold * 1.0 + advice.n_weak * weak_cost <= budget + 1e-9
     assert f"the pilot's {k} of each included" in advice.reason
+    # reused: the run that follows the advice trains on the pilot's items and buys the plan's
+    # labels (the pool of 3,000 items caps both alike)
+    cfg = advice.run_config()
+    assert cfg.pilot == tuple(source.bought) and cfg.method == advice.method
+    labels = cfg.allocation_with_pilot()
+    assert labels.n_gold == advice.n_gold
+    assert min(labels.n_weak, len(ids) - labels.n_gold + k) == advice.n_weak
 
 
 def test_the_learning_curve_check_uses_the_pilots_features(prior: AdvisorPrior) -> None:
@@ -422,6 +432,10 @@ def test_advise_on_cities_with_tiny_models(tiny_bert: Path, tiny_llama: Path) ->
     out = json.loads(a.to_json())
     assert out["pilot_cost"] == pytest.approx(a.pilot.cost)
     assert out["pilot_ids"] == list(a.pilot_ids) and len(set(a.pilot_ids)) == a.pilot.n_items
+    # what `labelmix run --advice` needs to train on the pilot's pool
+    assert (out["model"], out["weak_model"], out["seed"]) == (str(tiny_llama), str(tiny_bert), 0)
+    assert out["split_sizes"] == {"weak_train": 120, "pool": 400, "test": 60, "select": 20}
+    assert Advice.from_dict(out).run_config().key() == a.run_config().key()
 
 
 def test_advise_refuses_an_unknown_task_before_reading_the_stores(tmp_path: Path) -> None:
@@ -521,33 +535,42 @@ def test_the_benchmark_refuses_a_prior_that_knows_the_held_out_task(bench) -> No
         bench.evaluate(runs, None, None, 0.1, priors={"held": _hand_prior(("held", "other"))})
 
 
-def test_the_benchmark_regret_and_interpolation(bench) -> None:  # type: ignore[no-untyped-def]
+def test_the_benchmark_regret_and_pilot_runs(bench) -> None:  # type: ignore[no-untyped-def]
     runs = _bench_runs()
     grid = bench.Grid.of(runs, runs.iloc[0:0])
-    # interpolation in the gold share between a method's grid points
-    # (at $256 the 20% and 50% runs buy 51 and 128 gold labels)
-    assert grid.family("held", 0.1, 256.0, "seq_sft", 89.5 / 256, 0) == pytest.approx(0.665)
-    assert grid.family("held", 0.1, 256.0, "seq_sft", 25.5 / 256, 0) == pytest.approx(0.625)
-    # placed at the share they spent: at $16 a 20%-gold run buys 3 gold labels (18.75%)
-    assert grid.family("held", 0.1, 16.0, "seq_sft", 0.1875, 0) == pytest.approx(0.65)
-    assert grid.family("held", 0.1, 16.0, "seq_sft", 0.09375, 0) == pytest.approx(0.625)
     ids, oracle, weak = _pool(2000, 0.7)
     pools = {
         ("held", s): bench.PoolData(ids, oracle, weak, 0.7, None) for s in range(3)
     }  # fmt: skip
-    rows = bench.evaluate(
-        runs, grid, None, 0.1, priors={"held": _hand_prior()}, pools=pools, known_q=False
-    )
-    assert len(rows) == 6 and set(rows["budget"]) == {16.0, 256.0}
-    # hindsight best: the grid configuration with the best mean test accuracy (seq_sft at 80%)
-    assert set(rows["best_config"]) == {"seq_sft@0.8"}
-    assert rows["best"].tolist() == pytest.approx([0.71 + 0.01 * s for s in (0, 1, 2)] * 2)
-    for r in rows.itertuples():
-        m, g = r.pick.split("@")
-        if not r.interpolated:
-            assert r.advisor == grid.at("held", 0.1, r.budget, m, float(g), r.seed)
-        else:  # between the two ends of the method's family at that seed
-            assert 0.6 + 0.01 * r.seed - 1e-9 <= r.advisor <= 0.71 + 0.01 * r.seed + 1e-9
+    ran: list = []
+
+    def realize(items: list) -> list[float]:
+        """Stands in for running each plan with its pilot: 0.5 + seed / 100."""
+        ran.extend(items)
+        return [0.5 + item[3] / 100 for item in items]
+
+    for pilot_frac in (0.0, 0.1):
+        ran.clear()
+        rows = bench.evaluate(
+            runs, grid, None, pilot_frac, priors={"held": _hand_prior()}, pools=pools,
+            known_q=False, realize=realize,
+        )  # fmt: skip
+        assert len(rows) == 6 and set(rows["budget"]) == {16.0, 256.0}
+        # hindsight best: the grid configuration with the best mean test accuracy (seq_sft at 80%)
+        assert set(rows["best_config"]) == {"seq_sft@0.8"}
+        assert rows["best"].tolist() == pytest.approx([0.71 + 0.01 * s for s in (0, 1, 2)] * 2)
+        # a plan that reuses a pilot is run (once, with its advice); the others are the grid's
+        assert rows["pilot_run"].sum() == len(ran) == (6 if pilot_frac else 0)
+        for r in rows.itertuples():
+            m, g = r.pick.split("@")
+            if r.pilot_run:
+                assert r.advisor == pytest.approx(0.5 + r.seed / 100)
+            else:
+                assert r.pilot_items == 0
+                assert r.advisor == grid.at("held", 0.1, r.budget, m, float(g), r.seed)
+        for task, c, _, _, advice in ran:
+            assert (task, c) == ("held", 0.1) and advice.pilot.n_items > 0
+            assert len(advice.pilot_ids) == advice.pilot.n_items
     cells = bench.cell_table(rows, "advisor")
     assert cells["regret"].tolist() == pytest.approx(
         [(rows["best"] - rows["advisor"])[rows["budget"] == b].mean() for b in (16.0, 256.0)]
@@ -558,6 +581,31 @@ def test_the_benchmark_regret_and_interpolation(bench) -> None:  # type: ignore[
     assert weak_cells["ci"].tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
     text = bench.calibration(rows)
     assert f"({int(bench.coverage(rows).sum())} of 6;" in text
+
+
+def test_the_benchmark_runs_a_plan_on_the_stores_settings(bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from labelmix.config import RunConfig
+    from labelmix.tasks.splits import SplitSizes
+
+    sizes = SplitSizes(weak_train=60, pool=120, test=60, select=20)
+    stored = RunConfig(task="cities", method="weak_only", gold_frac=None, budget=16.0,
+                       split_sizes=sizes, seed=2, data_seed=5, data_dir="/elsewhere")  # fmt: skip
+    row = dict(
+        task="cities", weak_cost=0.1, budget=16.0, seed=2, config=json.dumps(stored.to_dict())
+    )
+    runs = pd.DataFrame([row])
+    ledger = Ledger(16.0)
+    ids, oracle, weak = _pool(100, 0.7)
+    advice = plan_advice(
+        _hand_prior(), PoolPilot(ids, oracle, weak.priced(0.1), ledger), budget=16.0,
+        weak_cost=0.1, task="cities", fixed_pilot=3, pilot_frac=0.3,
+    )  # fmt: skip
+    cfg = bench.PilotRuns(runs, tmp_path, "/data").config("cities", 0.1, 16.0, 2, advice)
+    assert cfg.pilot == advice.pilot_ids and len(cfg.pilot) == 3
+    assert (cfg.method, cfg.gold_frac, cfg.budget) == (advice.method, advice.gold_frac, 16.0)
+    # the store's run's pool (sizes, seeds) and schedule; the data where this machine has it
+    assert (cfg.split_sizes, cfg.seed, cfg.data_seed) == (sizes, 2, 5)
+    assert cfg.effective_schedule() == stored.effective_schedule() and cfg.data_dir == "/data"
 
 
 def test_the_benchmark_t_quantiles(bench) -> None:  # type: ignore[no-untyped-def]

@@ -275,6 +275,7 @@ def summary_line(r: dict[str, Any]) -> str:
 
 @app.command("run")
 def run_cmd(
+    ctx: typer.Context,
     task: str = RUN.task,
     method: str = RUN.method,
     budget: float = RUN.budget,
@@ -324,6 +325,13 @@ def run_cmd(
         Path | None,
         typer.Option(help="Save the trained classifier here (use with `labelmix predict`)."),
     ] = None,
+    advice: Annotated[
+        Path | None,
+        typer.Option(
+            help="Follow an advice (the JSON of `labelmix advise --json`): its plan on the same "
+            "pool, training on the pilot's labels instead of buying them again."
+        ),
+    ] = None,
 ) -> None:
     """One run: prints a one-line summary and writes its JSON result."""
     from dataclasses import replace
@@ -331,26 +339,45 @@ def run_cmd(
     from labelmix.labels.weak import default_weak_model
     from labelmix.methods import get_method
 
-    m = get_method(method)
-    if gold_frac is None and m.fixed_gold_frac is None:
-        gold_frac = RUN.gold_frac
-    cfg = RunConfig(
-        task=task,
-        method=method,
-        budget=budget,
-        gold_frac=gold_frac,
-        weak_cost=weak_cost,
-        gold_cost=gold_cost,
-        trainer=trainer,
-        model=model,
-        weak_model=weak_model or default_weak_model(weak_labeler),
-        weak_labeler=weak_labeler,
-        seed=seed,
-        shots=shots,
-        layer=layer,
-        split_sizes=_sizes(weak_train, pool, test, select),
-        data_dir=str(_data_dir(data_dir)) if _data_dir(data_dir) else None,
-    )
+    if advice is not None:
+        from labelmix.analysis.advisor import Advice
+
+        # The advice sets these; only where the data lives, the schedule and the outputs mix.
+        plan_options = (
+            "task method budget weak_cost gold_cost gold_frac trainer model weak_labeler "
+            "weak_model seed shots layer weak_train pool test select"
+        ).split()
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in plan_options
+            if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            _fail(f"--advice sets the run's plan and pool: drop {', '.join(given)}")
+        cfg = Advice.load(advice).run_config()
+        if data_dir is not None:
+            cfg = cfg.with_(data_dir=str(data_dir))
+    else:
+        if gold_frac is None and get_method(method).fixed_gold_frac is None:
+            gold_frac = RUN.gold_frac
+        cfg = RunConfig(
+            task=task,
+            method=method,
+            budget=budget,
+            gold_frac=gold_frac,
+            weak_cost=weak_cost,
+            gold_cost=gold_cost,
+            trainer=trainer,
+            model=model,
+            weak_model=weak_model or default_weak_model(weak_labeler),
+            weak_labeler=weak_labeler,
+            seed=seed,
+            shots=shots,
+            layer=layer,
+            split_sizes=_sizes(weak_train, pool, test, select),
+            data_dir=str(_data_dir(data_dir)) if _data_dir(data_dir) else None,
+        )
+    m = get_method(cfg.method)
     sched_changes = {
         k: v
         for k, v in dict(
@@ -386,6 +413,11 @@ def run_cmd(
         if saved is not None:
             result["saved_classifier"] = str(saved)
     typer.echo(summary_line(result))
+    if result.get("n_pilot"):
+        typer.echo(
+            f"pilot: trained on the gold and weak labels of the advice's {result['n_pilot']} "
+            f"pilot items (${result['spent_pilot']:.2f} of the ${result['spent']:.2f}, charged once)"
+        )
     if saved is not None:
         typer.echo(f"classifier: {saved} (apply it with `labelmix predict {saved} FILE`)")
     path = _write_or_keep(out_dir / f"{result['key']}.json", result, problems)
@@ -664,7 +696,8 @@ def advise_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
 ) -> None:
     """How to split a budget before spending it: buys a small pilot (gold and weak labels of the
-    same items, charged and reused), then predicts each allocation's accuracy from the stores."""
+    same items, charged and reused), then predicts each allocation's accuracy from the stores.
+    `labelmix run --advice FILE` follows the advice saved with --json."""
     from labelmix.analysis.advisor import advise, check_request
 
     check_request(budget, weak_cost, gold_cost, pilot_frac)
@@ -694,7 +727,10 @@ def advise_cmd(
         + f"\n  predicted: test accuracy {a.predicted_accuracy:.3f} "
         f"(90% interval for one run {a.interval[0]:.3f}-{a.interval[1]:.3f})\n"
         f"  pilot:     {p.n_items} items, ${p.cost:.2f} of the budget; {p.stopped}\n"
-        f"  learnt from: {a.prior_source}\n\n{a.reason}"
+        f"  learnt from: {a.prior_source}\n"
+        f"  follow it: the same command with --json > advice.json, then "
+        f"`labelmix run --advice advice.json` (the pilot's labels are reused, not bought again)"
+        f"\n\n{a.reason}"
     )
 
 

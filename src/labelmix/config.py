@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from labelmix.errors import BudgetError, ConfigError, UnaffordableError
-from labelmix.labels.budget import Allocation, Prices, allocate
-from labelmix.methods import get_method
+from labelmix.labels.budget import EPS, Allocation, Prices, allocate
+from labelmix.methods import METHODS, Method, get_method
 from labelmix.tasks.splits import SplitSizes
 from labelmix.train.schedule import LORA_SCHEDULE, PROBE_SCHEDULE, Schedule
 
@@ -44,12 +44,13 @@ _KINDS: dict[str, tuple[str, bool]] = {  # field -> (kind, None allowed)
     "gradient_checkpointing": ("bool", False),
     "load_in_4bit": ("bool", False),
     "weak_labeler": ("str", False),
+    "pilot": ("ids", False),
 }
 
 # Fields added after run stores existed: left out of the key while at these values, so every
 # stored run keeps its key (a store resumes by key). A new field that changes results goes here
 # with the value that reproduces the old behaviour.
-KEY_NEUTRAL: dict[str, Any] = {"load_in_4bit": False, "weak_labeler": "probe"}
+KEY_NEUTRAL: dict[str, Any] = {"load_in_4bit": False, "weak_labeler": "probe", "pilot": []}
 
 # How a run is executed, not what it computes: never part of the key (like data_dir).
 EXECUTION_ONLY = ("data_dir", "gradient_checkpointing")
@@ -68,11 +69,24 @@ def _normalise_numbers(cfg: Any) -> None:
             object.__setattr__(cfg, name, int(value))
 
 
+def _normalise_pilot(cfg: Any) -> None:
+    """A pilot as a tuple of ids (a list from JSON or TOML is the same pilot); None: no pilot.
+    The field's default is None, not (), so that a sweep's recorded settings (sweep.json) stay
+    as they were: a setting left at None is not written."""
+    value = cfg.pilot
+    if value is None:
+        value = ()
+    elif isinstance(value, list | tuple):
+        value = tuple(value)
+    object.__setattr__(cfg, "pilot", value)
+
+
 def _check_kind(name: str, value: Any) -> None:
     kind, optional = _KINDS[name]
     if value is None and optional:
         return
     ok = {
+        "ids": isinstance(value, tuple),
         "str": isinstance(value, str) and bool(value.strip()),
         "number": isinstance(value, int | float)
         and not isinstance(value, bool)
@@ -88,8 +102,38 @@ def _check_kind(name: str, value: Any) -> None:
             "number": "a finite number",
             "int": "an integer",
             "bool": "true or false",
+            "ids": "a list of pool example ids",
         }
         raise ConfigError(f"{name} {value!r} must be {what.get(kind, f'a {kind}')}")
+
+
+def takes_pilot(method: Method) -> bool:
+    """Whether a method can train on a pilot's items: it has a weak and a gold stage."""
+    return not method.prompt_only and {"weak", "gold"} <= set(method.sources)
+
+
+def allocate_with_pilot(
+    budget: float, gold_frac: float, prices: Prices, n_pilot: int
+) -> Allocation:
+    """The labels a run with a pilot of n_pilot items trains on, the pilot's included: the
+    allocation's gold labels, but at least the pilot's (more gold than planned, paid by fewer
+    weak labels) and at most what leaves the pilot's weak labels paid; then weak labels for the
+    rest of the budget, the pilot's among them. The pilot is charged once: its items carry both
+    labels. `labelmix advise` plans with the same counts, so a run that follows it buys them."""
+    alloc = allocate(budget, gold_frac, prices)
+    if n_pilot == 0:
+        return alloc
+    pilot_weak = n_pilot * prices.weak_cost
+    if n_pilot * prices.gold_cost + pilot_weak > budget + EPS:
+        raise UnaffordableError(
+            f"a pilot of {n_pilot} items costs ${n_pilot * prices.gold_cost + pilot_weak:.2f} "
+            f"(a gold and a weak label each), more than the budget ${budget:g}"
+        )
+    most_gold = math.floor((budget - pilot_weak) / prices.gold_cost + EPS)
+    n_gold = max(n_pilot, min(alloc.n_gold, most_gold))
+    rest = budget - n_gold * prices.gold_cost - pilot_weak
+    more_weak = max(0, math.floor(rest / prices.weak_cost + EPS))
+    return Allocation(n_weak=n_pilot + more_weak, n_gold=n_gold)
 
 
 @dataclass(frozen=True)
@@ -121,9 +165,14 @@ class RunConfig:
     # Where weak labels come from: probe | finetune | prompt (weak_model: a causal LM, e.g.
     # smollm2) | column (the task file's field weak_label) | column:FIELD | column:PATH.jsonl|csv
     weak_labeler: str = "probe"
+    # Pool example ids whose gold and weak labels were bought before the run (the pilot of
+    # `labelmix advise`): charged once, inside the budget, and trained on in both stages of a
+    # seq_sft-family method. None (the default) and () are no pilot; stored as a tuple.
+    pilot: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _normalise_numbers(self)
+        _normalise_pilot(self)
         for f in fields(self):
             _check_kind(f.name, getattr(self, f.name))
         if self.budget > MAX_BUDGET:
@@ -182,6 +231,7 @@ class RunConfig:
                 f"this run's trainer is {self.trainer!r}"
             )
         alloc = self.allocation()  # validates budget and prices before anything trains
+        self._check_pilot(method)
         k = self.k_shots
         if method.prompt_only and k < 1:
             raise ConfigError("few_shot needs at least one demonstration (shots >= 1)")
@@ -190,11 +240,33 @@ class RunConfig:
                 f"few_shot with {k} demonstrations needs {k} gold labels (${k * self.gold_cost:g}) "
                 f"but budget ${self.budget:g} buys {alloc.n_gold}; lower --shots or raise the budget"
             )
-        if not method.prompt_only and k > 0 and alloc.n_weak + alloc.n_gold < k + 1:
+        bought = self.allocation_with_pilot()
+        if not method.prompt_only and k > 0 and bought.n_weak + bought.n_gold < k + 1:
             raise UnaffordableError(
                 f"a {k}-shot prefix needs at least {k + 1} labelled examples but this allocation "
-                f"buys {alloc.n_weak + alloc.n_gold}; lower --shots or raise the budget"
+                f"buys {bought.n_weak + bought.n_gold}; lower --shots or raise the budget"
             )
+
+    def _check_pilot(self, method: Method) -> None:
+        """A pilot names distinct pool items, each with a gold and a weak label: only a method
+        with a weak and a gold stage can train on both, and the budget must pay for them."""
+        if not self.pilot:
+            return
+        bad = [i for i in self.pilot if not isinstance(i, str) or not i.strip()]
+        if bad:
+            raise ConfigError(f"pilot ids must be pool example ids (strings), got {bad[0]!r}")
+        seen: set[str] = set()
+        for i in self.pilot:
+            if i in seen:
+                raise ConfigError(f"pilot names item {i!r} twice; name each pilot item once")
+            seen.add(i)
+        if not takes_pilot(method):
+            takes = ", ".join(name for name, m in METHODS.items() if takes_pilot(m))
+            raise ConfigError(
+                f"method {self.method!r} cannot reuse a pilot: a pilot item carries a gold and a "
+                f"weak label, so it needs a method with a weak and a gold stage ({takes})"
+            )
+        self.allocation_with_pilot()  # refuses a pilot the budget cannot pay for
 
     @property
     def split_seed(self) -> int:
@@ -213,11 +285,16 @@ class RunConfig:
         assert self.gold_frac is not None
         return allocate(self.budget, self.gold_frac, self.prices)
 
+    def allocation_with_pilot(self) -> Allocation:
+        """The labels the run trains on, the pilot's included (the allocation without a pilot)."""
+        assert self.gold_frac is not None
+        return allocate_with_pilot(self.budget, self.gold_frac, self.prices, len(self.pilot or ()))
+
     def labels_used(self) -> tuple[int, int]:
         """(n_weak, n_gold) of the allocation that the method actually uses: a method that trains
         on one source ignores the other's share; a prompt-only method buys its k demonstrations
-        as gold labels."""
-        alloc = self.allocation()
+        as gold labels. A pilot's labels are counted in."""
+        alloc = self.allocation_with_pilot()
         method = get_method(self.method)
         if method.prompt_only:
             return 0, min(self.k_shots, alloc.n_gold)
@@ -249,6 +326,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["schedule"] = asdict(self.effective_schedule())
+        d["pilot"] = list(self.pilot or ())  # as JSON reads it back
         return d
 
     def key(self) -> str:

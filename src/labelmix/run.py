@@ -227,6 +227,9 @@ def inputs_featurized(cfg: RunConfig, splits: Splits) -> list[str]:
     else:
         order = run_rng(cfg.seed).permutation(len(pool))  # as run_config draws it
         picked = [pool[i] for i in order[: max(STANDARDIZE_N, sum(cfg.labels_used()))]]
+        seen = {e.id for e in picked}
+        pilot = set(cfg.pilot or ())  # bought before the run: anywhere in the pool
+        picked += [e for e in pool if e.id in pilot and e.id not in seen]
     return [e.text for e in splits.select + splits.test + picked]
 
 
@@ -304,6 +307,7 @@ def run_config(
     own_splits = splits is not None
     if splits is None:
         splits = cached_splits(cfg.task, data_dir, cfg.split_sizes, cfg.split_seed)
+    pilot = pilot_positions(cfg, splits.pool)  # a pilot of another pool fails before any work
     check_models_loadable(  # before the weak labeler trains
         cfg.model if features is None else None, cfg.weak_model if weak is None else None
     )
@@ -320,6 +324,7 @@ def run_config(
     weak = weak.priced(cfg.weak_cost)
     oracle = Oracle.from_examples(splits.pool, cfg.gold_cost)  # labels are bought from the pool
     ledger = Ledger(cfg.budget)
+    _buy_pilot(pilot, splits.pool, oracle, weak, ledger)
     alloc = cfg.allocation()
     t_setup = time.perf_counter() - t0
 
@@ -361,10 +366,10 @@ def run_config(
             weak,
             oracle,
             ledger,
-            alloc,
             rng,
             notes,
             features,
+            pilot,
         )
         threshold = 0.0
         metrics = _evaluate(y_test, logits, threshold, cfg.seed)
@@ -395,6 +400,7 @@ def run_config(
         "alloc_n_weak": alloc.n_weak,
         "alloc_n_gold": alloc.n_gold,
         **summary,
+        **_pilot_record(pilot, ledger),
         "weak_share_spent": spent_weak / spent if spent > 0 else float("nan"),
         **metrics,
         "accuracy_threshold": threshold_desc,
@@ -455,32 +461,23 @@ def _train_stages(
     weak: WeakLabeler,
     oracle: Oracle,
     ledger: Ledger,
-    alloc: Any,
     rng: np.random.Generator,
     notes: list[str],
     features: Features | None = None,
+    pilot: list[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any], Classifier]:
-    sizes = {"weak": alloc.n_weak, "gold": alloc.n_gold}
-    wanted = sum(sizes[s.source] for s in method.stages)
-    pool_limited = wanted > len(pool)
-    if pool_limited:
-        # The pool is finite: keep every gold label the budget buys, cap the weak ones.
-        room = len(pool) - sum(sizes[s.source] for s in method.stages if s.source == "gold")
-        if room < 0:
-            sizes["gold"] = len(pool)
-            room = 0
-        notes.append(
-            f"pool has {len(pool)} examples: weak labels capped at {room} (allocation {alloc.n_weak})"
-        )
-        sizes["weak"] = room
-
+    """Train the method's stages. `pilot`: pool positions whose labels were bought before the
+    run; each stage trains on them plus `sizes` more items of its own (none shared)."""
+    pilot = pilot or []
+    sizes, pool_limited = _extra_labels(cfg, method, len(pool), len(pilot), notes)
     used = np.zeros(len(pool), dtype=bool)
+    used[pilot] = True  # already in every stage: the stages choose among the other items
     chosen: dict[str, list[int]] = {}
     # Examples chosen without a model (random, most-confident) are fixed up front so that the
     # few-shot bank can be drawn from them before any training.
     for spec in method.stages:
         if spec.sampling != "uncertainty":
-            chosen[spec.source] = _choose_static(
+            chosen[spec.source] = pilot + _choose_static(
                 spec, sizes[spec.source], pool, order, used, weak, rng
             )
 
@@ -493,7 +490,7 @@ def _train_stages(
     for i, spec in enumerate(method.stages):
         n = sizes[spec.source]
         if spec.sampling == "uncertainty":
-            chosen[spec.source] = _choose_uncertain(
+            chosen[spec.source] = pilot + _choose_uncertain(
                 spec, n, pool, used, learner, prefixer, rng, trained=bool(chain.reports)
             )
         idx = chosen[spec.source]
@@ -513,6 +510,8 @@ def _train_stages(
             ([prefixer(pool[j]) for j in train_idx], y_train),
             ([prefixer(pool[j]) for j in val_idx], y_val),
         )
+        if pilot:
+            report["n_pilot"] = len(pilot)  # of the stage's n_train + n_val labels
         if cfg.trainer == "probe":
             # Diagnostics only (never used to choose anything): test accuracy after each stage,
             # so a report can show what each stage added.
@@ -528,6 +527,64 @@ def _train_stages(
     model = cfg.model if features is None else PRECOMPUTED
     classifier = Classifier(learner, cfg.trainer, model, prefixer, cfg.seed, cfg.key())
     return logits, sel_logits, chain.reports, extra, classifier
+
+
+def pilot_positions(cfg: RunConfig, pool: Sequence[Example]) -> list[int]:
+    """Where the pilot's items sit in the run's pool; every one must be there (a pilot bought
+    on another task, split or seed names items this run cannot train on)."""
+    if not cfg.pilot:
+        return []
+    where = {e.id: i for i, e in enumerate(pool)}
+    missing = [i for i in cfg.pilot if i not in where]
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} of the pilot's {len(cfg.pilot)} items are not in this run's pool of "
+            f"{len(pool)} examples (e.g. {missing[0]!r}): a pilot must come from the pool of the "
+            "same task, split sizes and data seed"
+        )
+    return [where[i] for i in cfg.pilot]
+
+
+def _buy_pilot(
+    pilot: list[int], pool: Sequence[Example], oracle: Oracle, weak: WeakLabeler, ledger: Ledger
+) -> None:
+    """Charge the pilot's gold and weak labels once, before the run buys anything: the stages
+    that train on them later own them already (the ledger charges a label once)."""
+    ids = [pool[i].id for i in pilot]
+    oracle.buy(ids, ledger, "pilot")
+    weak.buy(ids, ledger, "pilot")
+
+
+def _pilot_record(pilot: list[int], ledger: Ledger) -> dict[str, Any]:
+    """The pilot's size and price in a run's record (nothing without a pilot)."""
+    if not pilot:
+        return {}
+    spent = sum(p.price for p in ledger.purchases if p.purpose == "pilot")
+    return {"n_pilot": len(pilot), "spent_pilot": round(spent, 6)}
+
+
+def _extra_labels(
+    cfg: RunConfig, method: Method, n_pool: int, n_pilot: int, notes: list[str]
+) -> tuple[dict[str, int], bool]:
+    """How many labels of each source the stages buy beyond the pilot's (the allocation with
+    the pilot, config.allocate_with_pilot, less the pilot), and whether the pool capped them.
+    A pilot item is in both stages, every other item in one; the pool is finite: every gold
+    label the budget buys is kept and the weak ones are capped."""
+    labels = cfg.allocation_with_pilot()
+    sizes = {"weak": labels.n_weak - n_pilot, "gold": labels.n_gold - n_pilot}
+    free = n_pool - n_pilot
+    if sum(sizes[s.source] for s in method.stages) <= free:
+        return sizes, False
+    room = free - sum(sizes[s.source] for s in method.stages if s.source == "gold")
+    if room < 0:
+        sizes["gold"] = free
+        room = 0
+    notes.append(
+        f"pool has {n_pool} examples: weak labels capped at {n_pilot + room} "
+        f"(allocation {labels.n_weak})"
+    )
+    sizes["weak"] = room
+    return sizes, True
 
 
 def _choose_static(

@@ -3,8 +3,9 @@ is spent (`labelmix advise`, `labelmix.advise`).
 
 `labelmix recommend` looks the answer up in a sweep of the same task, which needs the labels a
 team has not bought yet. The advisor instead spends a small pilot from the budget (gold and weak
-labels of the same pool items, charged to the ledger and reused by the plan it returns) and
-combines it with what the study stores say about how accuracy grows with labels across tasks.
+labels of the same pool items, charged to the ledger, counted in the plan it returns and trained
+on by the run that follows it: `Advice.run_config`, `labelmix run --advice`) and combines it with
+what the study stores say about how accuracy grows with labels across tasks.
 
 The model (fitted on the stores, explained in docs/advisor.md):
 
@@ -31,16 +32,18 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from labelmix.errors import BudgetError, ConfigError, DataError
+from labelmix.config import RunConfig, allocate_with_pilot
+from labelmix.errors import BudgetError, ConfigError, DataError, UnaffordableError
 from labelmix.labels.budget import Ledger, Prices, allocate
 from labelmix.methods import METHODS
+from labelmix.tasks.splits import SplitSizes
 from labelmix.train.stages import STANDARDIZE_N
 
 LEVEL = 0.90  # the advice's interval: a 90% predictive interval of one run's test accuracy
@@ -385,11 +388,13 @@ def make_plans(
 ) -> list[Plan]:
     """Every grid allocation of the budget that keeps the pilot's labels: at least its n_pilot
     gold labels (a plan with fewer gold labels gets the pilot's as its gold stage) and its
-    n_pilot weak labels (an all-gold plan gets them as a small weak stage). Without a pilot the
-    ends are weak_only and gold_only; with one they are the mixed methods at the ends. A pool of
-    `pool_size` items caps the labels (the pilot's items carry both kinds). A mixed plan that
-    buys no gold (or no weak) label is left out where weak_only (gold_only) is offered: it is
-    the same run under another name."""
+    n_pilot weak labels (an all-gold plan gets them as a small weak stage, with what the budget
+    has left). The counts are those a run with the pilot buys (config.allocate_with_pilot), so
+    `Advice.run_config` follows the plan exactly. Without a pilot the ends are weak_only and
+    gold_only; with one they are the mixed methods at the ends. A pool of `pool_size` items
+    caps the labels (the pilot's items carry both kinds). A mixed plan that buys no gold (or no
+    weak) label is left out where weak_only (gold_only) is offered: it is the same run under
+    another name."""
     prices = Prices(weak_cost, gold_cost)
     mixed = [m for m in methods if m not in _ENDS]
     fracs = sorted({0.0, 1.0, *(float(g) for g in gold_fracs)})
@@ -414,16 +419,15 @@ def make_plans(
             if end in methods:
                 add(end, g, alloc.n_weak if g == 0.0 else 0, alloc.n_gold, True)
             continue
+        try:
+            labels = allocate_with_pilot(budget, g, prices, n_pilot)
+        except UnaffordableError:
+            continue  # the budget does not pay for the pilot
+        if g < 1.0 and labels.n_gold < max(alloc.n_gold, n_pilot):
+            continue  # the grid's gold labels would leave the pilot's weak labels unpaid
         for m in mixed:
-            if g == 1.0:
-                n_g = math.floor((budget - n_pilot * weak_cost) / gold_cost + 1e-9)
-                n_w = n_pilot
-            else:
-                n_g = max(alloc.n_gold, n_pilot)
-                n_w = math.floor((budget - n_g * gold_cost) / weak_cost + 1e-9)
-            if n_w < n_pilot or n_g < n_pilot:
-                continue
-            add(m, g, n_w, n_g, g < 1.0 and n_g == alloc.n_gold)
+            on_grid = g < 1.0 and labels.n_gold == alloc.n_gold
+            add(m, g, labels.n_weak, labels.n_gold, on_grid)
     return list(out.values())
 
 
@@ -618,10 +622,44 @@ class Advice:
     prior_source: str
     reason: str
     pilot_ids: tuple[str, ...] = ()  # the pilot's pool items: their gold and weak labels are paid
+    # Where the pilot was bought, so that `run_config` trains on the same pool: the prior's
+    # strong model, the weak labels' model, the seed that drew the splits, their sizes, the data.
+    model: str = "smollm2"
+    layer: int | None = None
+    weak_model: str = "minilm"
+    seed: int = 0
+    split_sizes: SplitSizes = field(default_factory=SplitSizes)
+    data_dir: str | None = None
 
     @property
     def pilot_cost(self) -> float:
         return self.pilot.cost
+
+    def run_config(self, base: RunConfig | None = None) -> RunConfig:
+        """The run that follows this plan and reuses the pilot's labels (charged once, inside
+        the budget): the plan's method and grid gold fraction, the budget and prices, the pilot's
+        items, on the pool the pilot came from. `base`: another run whose other settings
+        (model, trainer, splits, seed, schedule) to keep, e.g. a stored run of the same pool."""
+        plan: dict[str, Any] = dict(
+            task=self.task,
+            method=self.method,
+            budget=self.budget,
+            gold_frac=self.gold_frac,
+            weak_cost=self.weak_cost,
+            gold_cost=self.gold_cost,
+            pilot=self.pilot_ids,
+        )
+        if base is not None:
+            return base.with_(**plan)
+        return RunConfig(
+            **plan,
+            model=self.model,
+            layer=self.layer,
+            weak_model=self.weak_model,
+            seed=self.seed,
+            split_sizes=self.split_sizes,
+            data_dir=self.data_dir,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: what was not measured (e.g. no learning-curve check) is None."""
@@ -635,6 +673,50 @@ class Advice:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_dict(d: Any) -> Advice:
+        """An advice as `to_dict` (and `labelmix advise --json`) wrote it."""
+        if not isinstance(d, Mapping):
+            raise DataError(f"an advice is a JSON object, not {type(d).__name__}")
+        names = [f.name for f in fields(Advice)]
+        missing = [n for n in names if n not in d]
+        if missing:
+            raise DataError(
+                f"not an advice of this labelmix (no {', '.join(missing[:4])}); write it with "
+                "`labelmix advise ... --json`"
+            )
+        v = {n: d[n] for n in names}
+        try:
+            v["pilot"] = PilotReport(
+                **{k: float("nan") if x is None else x for k, x in d["pilot"].items()}
+            )
+            v["interval"] = tuple(v["interval"])
+            v["weak_accuracy"] = tuple(v["weak_accuracy"])
+            v["alternatives"] = tuple(tuple(a) for a in v["alternatives"])
+            v["pilot_ids"] = tuple(v["pilot_ids"])
+            v["split_sizes"] = SplitSizes(**v["split_sizes"])
+        except (TypeError, ValueError, AttributeError) as e:
+            raise DataError(f"not a valid advice: {e}") from None
+        return Advice(**v)
+
+    @staticmethod
+    def load(path: str | Path) -> Advice:
+        """The advice in a file written by `labelmix advise --json > FILE`."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(
+                f"advice file {path} does not exist; write one with "
+                f"`labelmix advise ... --json > {path}`"
+            )
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"advice file {path} is not readable JSON ({e})") from None
+        try:
+            return Advice.from_dict(d)
+        except DataError as e:
+            raise DataError(f"advice file {path}: {e}") from None
 
 
 def check_request(budget: float, weak_cost: float, gold_cost: float, pilot_frac: float) -> None:
@@ -799,8 +881,6 @@ def _weak_worth(post: Posterior, plan: Plan) -> float:
 
 
 def _with_reason(a: Advice, prior: AdvisorPrior) -> Advice:
-    from dataclasses import replace
-
     p = a.pilot
     share = p.cost / a.budget if a.budget else 0.0
     if p.n_items:
@@ -928,7 +1008,6 @@ def advise(
         on_prior(prior)
     from labelmix.labels.oracle import Oracle
     from labelmix.run import cached_splits, cached_weak_labeler, check_models_loadable
-    from labelmix.tasks.splits import SplitSizes
 
     check_models_loadable(prior.model, weak_model)
     sizes = split_sizes or SplitSizes()
@@ -959,6 +1038,15 @@ def advise(
         pool_size=len(pool),
         pilot_frac=pilot_frac,
         task=task,
+    )
+    advice = replace(
+        advice,
+        model=prior.model,
+        layer=prior.layer,
+        weak_model=weak_model,
+        seed=seed,
+        split_sizes=sizes,
+        data_dir=where,
     )
     k = advice.pilot.n_items
     if (

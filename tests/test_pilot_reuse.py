@@ -1,0 +1,299 @@
+"""A run that reuses a pilot (`RunConfig.pilot`, `Advice.run_config`, `labelmix run --advice`):
+the pilot's gold and weak labels are charged once and inside the budget, its gold labels train
+the gold stage and its weak labels the weak stage, the rest of the budget buys other items, the
+default keeps every stored run key. Runs on the tiny models of conftest.py and `cities` with tiny
+splits."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from cli_helpers import lm
+
+from labelmix.analysis.advisor import Advice, AdvisorPrior, TaskFit, advise, make_plans
+from labelmix.config import RunConfig, allocate_with_pilot
+from labelmix.errors import ConfigError, UnaffordableError
+from labelmix.labels.budget import Prices
+from labelmix.run import cached_splits, run_config
+from labelmix.tasks.splits import SplitSizes
+from labelmix.train.schedule import Schedule
+from labelmix.train.stages import StageChain
+
+SIZES = SplitSizes(weak_train=60, pool=120, test=60, select=20)
+FAST = Schedule(example_passes=300, batch_size=16, warmup_steps=2, lr=1e-2, max_steps=20)
+
+
+def _pilot(k: int, seed: int = 0) -> tuple[str, ...]:
+    """k pool items of the run's pool (seed 0), in a seeded order unrelated to the run's."""
+    pool = cached_splits("cities", None, SIZES, seed).pool
+    pick = np.random.default_rng(99).permutation(len(pool))[:k]
+    return tuple(pool[i].id for i in pick)
+
+
+def _cfg(tiny_llama: Path, tiny_bert: Path, **kw: Any) -> RunConfig:
+    base: dict[str, Any] = dict(
+        task="cities",
+        method="seq_sft",
+        budget=16.0,
+        gold_frac=0.5,
+        weak_cost=0.1,
+        model=str(tiny_llama),
+        weak_model=str(tiny_bert),
+        split_sizes=SIZES,
+        schedule=FAST,
+    )
+    return RunConfig(**(base | kw))
+
+
+@pytest.fixture
+def stage_texts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
+    """(source, texts trained or validated on) of every stage the runs of a test train."""
+    seen: list[tuple[str, list[str]]] = []
+    train = StageChain.train
+
+    def spy(self, i, spec, n, train_set, val_set):  # type: ignore[no-untyped-def]
+        seen.append((spec.source, [*train_set[0], *val_set[0]]))
+        return train(self, i, spec, n, train_set, val_set)
+
+    monkeypatch.setattr(StageChain, "train", spy)
+    return seen
+
+
+# ---------------------------------------------------------------- the config
+
+
+def test_the_default_pilot_keeps_stored_run_keys() -> None:
+    """`pilot` is key-neutral when empty: every stored run keeps its key; a pilot changes it."""
+    base = RunConfig()
+    assert base.pilot == () and base.key() == "f16ba28bd33b4f0aefc5"  # tests/test_config.py
+    for empty in (None, (), []):
+        assert RunConfig(pilot=empty).key() == base.key()
+    with_pilot = RunConfig(pilot=["a", "b"])
+    assert with_pilot.pilot == ("a", "b") and with_pilot.key() != base.key()
+    assert RunConfig(pilot=["b", "a"]).key() != with_pilot.key()
+    again = RunConfig.from_dict(json.loads(json.dumps(with_pilot.to_dict())))
+    assert again.pilot == with_pilot.pilot and again.key() == with_pilot.key()
+    assert base.to_dict()["pilot"] == []
+    # a sweep records its settings as before: a setting left at None is not written
+    from labelmix.sweep.grid import SETTING_DEFAULTS
+
+    assert SETTING_DEFAULTS["pilot"] is None
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        (dict(pilot=["a", "b", "a"]), ConfigError, "names item 'a' twice"),
+        (dict(pilot=["a", 3]), ConfigError, "must be pool example ids"),
+        (dict(pilot=["a", " "]), ConfigError, "must be pool example ids"),
+        (dict(pilot="abc"), ConfigError, "must be a list of pool example ids"),
+        (
+            dict(method="weak_only", gold_frac=None, pilot=["a"]),
+            ConfigError,
+            r"'weak_only' cannot reuse a pilot.*\(seq_sft, seq_sft_logconf, seq_sft_active",
+        ),
+        (dict(method="gold_only", gold_frac=None, pilot=["a"]), ConfigError, "a weak and a gold"),
+        (dict(method="few_shot", gold_frac=None, pilot=["a"]), ConfigError, "a weak and a gold"),
+        (dict(budget=2.0, pilot=["a", "b"]), UnaffordableError, r"costs \$2.20 .* budget \$2"),
+    ],
+)
+def test_a_pilot_is_checked_at_construction(kw: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match) as e:
+        RunConfig(**kw)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("budget, weak_cost", [(256.0, 0.1), (64.0, 0.01), (16.0, 0.5)])
+def test_the_advisors_plans_are_what_a_run_with_the_pilot_buys(
+    budget: float, weak_cost: float
+) -> None:
+    prices = Prices(weak_cost, 1.0)
+    for k in (0, 3, 12):
+        plans = make_plans(budget, weak_cost, 1.0, k, ("seq_sft",), (0.05, 0.2, 0.8))
+        assert plans or k * (1.0 + weak_cost) > budget  # no plan where the pilot is unpaid
+        for p in plans:
+            got = allocate_with_pilot(budget, p.gold_frac, prices, k)
+            assert (got.n_weak, got.n_gold) == (p.n_weak, p.n_gold), (k, p)
+            assert got.n_gold >= k and got.n_weak >= k
+            assert got.n_gold + got.n_weak * weak_cost <= budget + 1e-9
+
+
+def test_allocation_with_a_pilot() -> None:
+    prices = Prices(0.1, 1.0)
+    # more gold than the grid's 5%: the pilot's 23 gold labels, fewer weak labels pay for them
+    assert allocate_with_pilot(256.0, 0.05, prices, 23) == allocate_with_pilot(256.0, 0, prices, 23)
+    a = allocate_with_pilot(256.0, 0.0, prices, 23)
+    assert (a.n_gold, a.n_weak) == (23, 23 + 2307)
+    # the grid's gold labels where they are more than the pilot's
+    assert allocate_with_pilot(256.0, 0.2, prices, 23).n_gold == 51
+    # all gold: what leaves the pilot's weak labels paid, and the rest on weak labels
+    a = allocate_with_pilot(256.0, 1.0, prices, 23)
+    assert (a.n_gold, a.n_weak) == (253, 30)
+    with pytest.raises(UnaffordableError):
+        allocate_with_pilot(10.0, 0.5, prices, 10)
+
+
+# ---------------------------------------------------------------- runs
+
+
+def test_the_pilot_is_charged_once_and_trains_both_stages(
+    tiny_llama: Path, tiny_bert: Path, stage_texts: list
+) -> None:
+    pilot = _pilot(6)
+    # $16 at 50% gold buys 8 gold labels: the pilot's 6 and 2 more; the weak stage the pilot's
+    # 6 weak labels and what is left: ($16 - 8 - 0.6) / $0.1 = 74 more
+    cfg = _cfg(tiny_llama, tiny_bert, pilot=pilot)
+    r = run_config(cfg).record
+    assert (r["n_gold"], r["n_weak"]) == (8, 80)
+    assert r["n_pilot"] == 6 and r["spent_pilot"] == pytest.approx(6 * 1.1)
+    # charged once: the ledger holds the pilot once plus the labels bought in the run
+    assert r["spent"] == pytest.approx(8 * 1.0 + 80 * 0.1) and r["spent"] <= 16.0 + 1e-9
+    assert r["spent"] == pytest.approx(r["spent_pilot"] + 2 * 1.0 + 74 * 0.1)
+    assert r["n_gold_train"] + r["n_gold_val"] == 2 and r["n_weak_train"] + r["n_weak_val"] == 74
+    weak_stage, gold_stage = r["stages"]
+    assert weak_stage["n_train"] + weak_stage["n_val"] == 80 and weak_stage["n_pilot"] == 6
+    assert gold_stage["n_train"] + gold_stage["n_val"] == 8 and gold_stage["n_pilot"] == 6
+    # the pilot's items are in both stages; every other item in one stage only
+    pool = {e.id: e.text for e in cached_splits("cities", None, SIZES, 0).pool}
+    texts = {pool[i] for i in pilot}
+    (src_w, weak_texts), (src_g, gold_texts) = stage_texts
+    assert (src_w, src_g) == ("weak", "gold")
+    assert texts <= set(weak_texts) and texts <= set(gold_texts)
+    assert not (set(weak_texts) - texts) & (set(gold_texts) - texts)
+    assert len(weak_texts) == len(set(weak_texts)) == 80
+    # deterministic per seed
+    again = run_config(cfg).record
+    assert again["accuracy"] == r["accuracy"]
+    assert again["stages"][1]["losses"] == r["stages"][1]["losses"]
+
+
+def test_a_pilot_larger_than_the_gold_allocation_is_the_gold_stage(
+    tiny_llama: Path, tiny_bert: Path, stage_texts: list
+) -> None:
+    pilot = _pilot(6)
+    # 20% of $16 buys 3 gold labels: the gold stage is the pilot's 6, paid by fewer weak labels
+    r = run_config(_cfg(tiny_llama, tiny_bert, gold_frac=0.2, pilot=pilot)).record
+    assert r["alloc_n_gold"] == 3 and r["n_gold"] == 6 and r["n_gold_train"] + r["n_gold_val"] == 0
+    assert r["n_weak"] == 6 + 94 and r["spent"] == pytest.approx(16.0)
+    pool = {e.id: e.text for e in cached_splits("cities", None, SIZES, 0).pool}
+    assert sorted(stage_texts[1][1]) == sorted(pool[i] for i in pilot)
+
+
+def test_the_pool_caps_the_weak_labels_around_a_pilot(tiny_llama: Path, tiny_bert: Path) -> None:
+    pilot = _pilot(6)
+    # $64 at 50%: 32 gold labels (26 beyond the pilot); the pool of 120 leaves 120 - 6 - 26 = 88
+    # items for weak labels beyond the pilot's
+    r = run_config(_cfg(tiny_llama, tiny_bert, budget=64.0, pilot=pilot)).record
+    assert r["pool_limited"] and r["n_gold"] == 32 and r["n_weak"] == 6 + 88
+    assert any("capped at 94" in n for n in r["notes"])
+    assert r["spent"] == pytest.approx(32 + 94 * 0.1)
+
+
+def test_active_sampling_chooses_only_the_extra_gold_items(
+    tiny_llama: Path, tiny_bert: Path, stage_texts: list
+) -> None:
+    pilot = _pilot(4)
+    r = run_config(_cfg(tiny_llama, tiny_bert, method="seq_sft_active", pilot=pilot)).record
+    assert (r["n_gold"], r["n_weak"]) == (8, 4 + 76)
+    gold_texts = stage_texts[1][1]
+    assert len(gold_texts) == len(set(gold_texts)) == 8  # the pilot's 4 and 4 others
+    weak_only_items = set(stage_texts[0][1]) - {
+        e.text for e in cached_splits("cities", None, SIZES, 0).pool if e.id in pilot
+    }
+    assert not weak_only_items & set(gold_texts)
+
+
+def test_a_pilot_from_another_pool_is_refused(tiny_llama: Path, tiny_bert: Path) -> None:
+    pilot = (*_pilot(3), "not-an-item", "nor-this-one")
+    with pytest.raises(ConfigError, match=r"2 of the pilot's 5 items are not in this run's pool"):
+        run_config(_cfg(tiny_llama, tiny_bert, pilot=pilot))
+
+
+# ---------------------------------------------------------------- following the advice
+
+
+def _prior(model: Path) -> AdvisorPrior:
+    """A prior written down (fitting one takes seconds), measured with the tiny strong model."""
+    return AdvisorPrior(
+        tasks=(TaskFit("other", 0.8, 100.0, 0.7, 0.01, 10),),
+        gamma=0.0,
+        log_delta=(math.log(0.3), 0.35),
+        log_speed=(math.log(100.0), 0.5),
+        method_offset=(),
+        sigma=0.02,
+        methods=("weak_only", "gold_only", "seq_sft"),
+        gold_fracs=(0.2, 0.8),
+        model=str(model),
+    )
+
+
+@pytest.fixture
+def advice(tiny_llama: Path, tiny_bert: Path) -> Advice:
+    a = advise(
+        "cities", budget=32.0, weak_cost=0.1, pilot_frac=0.3, prior=_prior(tiny_llama),
+        weak_model=str(tiny_bert), split_sizes=SIZES,
+    )  # fmt: skip
+    assert a.pilot.n_items >= 8 and len(a.pilot_ids) == a.pilot.n_items
+    return a
+
+
+def test_the_advice_is_a_run_that_reuses_its_pilot(advice: Advice, tiny_llama: Path) -> None:
+    cfg = advice.run_config()
+    assert cfg.pilot == advice.pilot_ids and cfg.method == advice.method
+    assert (cfg.model, cfg.split_sizes, cfg.seed) == (str(tiny_llama), SIZES, 0)
+    labels = cfg.allocation_with_pilot()
+    assert (
+        min(labels.n_weak, SIZES.pool - labels.n_gold + advice.pilot.n_items),
+        labels.n_gold,
+    ) == (
+        advice.n_weak,
+        advice.n_gold,
+    )
+    # the JSON of `advise --json` gives the same run
+    back = Advice.from_dict(json.loads(advice.to_json()))
+    assert back.run_config().key() == cfg.key() and back.pilot_ids == advice.pilot_ids
+    r = run_config(cfg.with_(schedule=FAST)).record
+    assert (r["n_weak"], r["n_gold"]) == (advice.n_weak, advice.n_gold)
+    assert r["spent"] == pytest.approx(advice.n_weak * 0.1 + advice.n_gold * 1.0)
+    assert r["spent_pilot"] == pytest.approx(advice.pilot_cost) and r["spent"] <= 32.0 + 1e-9
+
+
+def test_labelmix_run_follows_the_advice_and_pays_the_pilot_once(
+    advice: Advice, tmp_path: Path
+) -> None:
+    path = tmp_path / "advice.json"
+    path.write_text(advice.to_json())
+    out = lm("run", "--advice", str(path), "--max-steps", "5", "--out", str(tmp_path / "runs"))
+    assert out.code == 0, out.text
+    k = advice.pilot.n_items
+    assert f"the advice's {k} pilot items" in out.stdout and "charged once" in out.stdout
+    (result,) = (tmp_path / "runs").glob("*.json")
+    r = json.loads(result.read_text())
+    assert r["config"]["pilot"] == list(advice.pilot_ids) and r["n_pilot"] == k
+    assert (r["n_weak"], r["n_gold"]) == (advice.n_weak, advice.n_gold)
+    # the pilot once (k gold + k weak labels), then the labels the run bought itself
+    bought = r["n_gold_train"] + r["n_gold_val"] + r["n_weak_train"] + r["n_weak_val"]
+    assert bought == r["n_gold"] + r["n_weak"] - 2 * k
+    assert r["spent"] == pytest.approx(r["n_gold"] * 1.0 + r["n_weak"] * 0.1)
+    assert r["spent"] <= advice.budget + 1e-9
+
+
+def test_labelmix_run_refuses_a_bad_advice(tmp_path: Path) -> None:
+    missing = lm("run", "--advice", str(tmp_path / "nope.json"))
+    assert missing.code == 2 and "does not exist" in missing.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    out = lm("run", "--advice", str(bad))
+    assert out.code == 2 and "not readable JSON" in out.stderr
+    bad.write_text(json.dumps({"method": "seq_sft"}))
+    out = lm("run", "--advice", str(bad))
+    assert out.code == 2 and "not an advice" in out.stderr
+    out = lm("run", "--advice", str(bad), "--budget", "10", "--seed", "1")
+    assert out.code == 2 and "drop --budget, --seed" in out.stderr
+    for o in (missing, out):
+        assert o.stderr.count("\n") == 1 and "Traceback" not in o.stderr
