@@ -15,9 +15,11 @@ import numpy as np
 from labelmix.cache import VectorCache
 from labelmix.errors import ConfigError
 from labelmix.models.loading import (
+    KEEP_SIDE,
     ModelRef,
     load_config,
     load_tokenizer,
+    may_be_cut,
     model_kind,
     model_load_error,
     pick_device,
@@ -58,6 +60,8 @@ class FeatureExtractor:
             raise ConfigError(f"layer {self.layer} outside 0..{n_layers} for model {ref.name}")
         self.folder = cache_dir() / "features" / ref.cache_key / f"{self.pooling}-L{self.layer}"
         self.cache = VectorCache(self.folder)
+        self._counter = None  # a tokenizer alone, to tell which long texts the window cuts
+        self._long_keys: dict[str, str] = {}
 
     def _ensure_model(self) -> None:
         if self._model is not None:
@@ -117,8 +121,23 @@ class FeatureExtractor:
             out[idx] = feats
         return out
 
+    def _key(self, text: str) -> str:
+        """The text's cache key: its hash, marked when the window cuts the text, whose features
+        then depend on which end is kept (caches written before the end was kept hold the
+        start's under the plain hash)."""
+        if not may_be_cut(text, self.max_length):
+            return text_hash(text)
+        if text not in self._long_keys:
+            if self._counter is None:
+                self._counter = load_tokenizer(self.ref, self._trust)
+            n = len(self._counter(text, truncation=False)["input_ids"])
+            self._long_keys[text] = text_hash(
+                f"{KEEP_SIDE}-cut:{text}" if n > self.max_length else text
+            )
+        return self._long_keys[text]
+
     def features(self, texts: Sequence[str], desc: str = "features") -> np.ndarray:
-        hashes = [text_hash(t) for t in texts]
+        hashes = [self._key(t) for t in texts]
         if not hashes:
             return np.zeros((0, 0), np.float32)
         missing = self.cache.missing(hashes)

@@ -266,7 +266,20 @@ def load_tokenizer(ref: ModelRef, trust_remote_code: bool = False):  # type: ign
         raise model_load_error(ref, e) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    # Inputs put what decides the label last (a passage, then the question and the proposed
+    # answer): a text longer than the model's window loses its beginning, never its end, in
+    # every trainer and weak labeler alike.
+    tok.truncation_side = KEEP_SIDE
     return tok
+
+
+KEEP_SIDE = "left"  # truncation cuts from the left: the end of a long text is kept
+
+
+def may_be_cut(text: str, max_length: int) -> bool:
+    """False when `text` surely fits in max_length tokens: every token of a byte-level BPE,
+    WordPiece or SentencePiece tokenizer covers at least one byte, plus two special tokens."""
+    return len(text.encode("utf-8")) + 2 > max_length
 
 
 def model_kind(ref: ModelRef, trust_remote_code: bool = False) -> str:

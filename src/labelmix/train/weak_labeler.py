@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,9 @@ from labelmix.tasks.splits import Splits
 from labelmix.train.loop import train_stage
 from labelmix.train.probe import ProbeLearner
 from labelmix.train.schedule import Schedule
+
+if TYPE_CHECKING:
+    from labelmix.models.loading import ModelRef
 
 WEAK_SCHEDULE = Schedule(example_passes=30_000, batch_size=32, warmup_steps=40, lr=3e-3)
 MIN_CALIBRATION = 4  # labels of both classes a Platt fit needs at the very least
@@ -300,6 +304,8 @@ def finetune_weak_labeler(
     settings = FinetuneSettings()
     ref = resolve_model(weak_model)
     header = f"finetune-v1|val_frac={val_frac!r}|{json.dumps(asdict(settings))}"
+    if _window_cuts(ref, splits, settings.max_length):  # labels cached before kept the start
+        header += "|keeps-the-end"
     path = _cache_file("finetune", task, ref.cache_key, splits, seed, header)
     train = list(splits.weak_train)
     n_val = max(MIN_CALIBRATION, int(round(val_frac * len(train))))
@@ -319,6 +325,19 @@ def finetune_weak_labeler(
         return platt_apply(logits, ab), rep.n_train, rep.n_val
 
     return _cached_or_computed(path, splits, price, desc, compute)
+
+
+def _window_cuts(ref: ModelRef, splits: Splits, max_length: int) -> bool:
+    """Whether some text the finetuned labeler reads is longer than its window (tokenised only
+    where the text's bytes could exceed it, so short-text tasks load no tokenizer)."""
+    from labelmix.models.loading import load_tokenizer, may_be_cut
+
+    texts = [e.text for e in splits.weak_train + splits.pool + splits.test]
+    long = [t for t in texts if may_be_cut(t, max_length)]
+    if not long:
+        return False
+    ids = load_tokenizer(ref)(long, truncation=False)["input_ids"]
+    return any(len(row) > max_length for row in ids)
 
 
 def prompt_weak_labeler(
