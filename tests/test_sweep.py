@@ -419,3 +419,16 @@ def test_sweep_config_in_code_pickles_and_its_settings_are_read_only() -> None:
             seeds=0,
             lora_rnak=4,
         )
+
+
+def test_reading_a_store_never_writes_its_table(tmp_path: Path) -> None:
+    """A store read for a report may be read-only or tracked by git: table() builds what it
+    needs in memory; only a sweep (rebuild_table) writes table.parquet."""
+    from labelmix.sweep import Store
+
+    store = Store(tmp_path / "s")
+    store.root.mkdir(parents=True, exist_ok=True)
+    assert store.table().empty
+    assert not store.table_path.exists()
+    store.rebuild_table()
+    assert store.table_path.exists()

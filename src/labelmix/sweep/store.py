@@ -335,29 +335,34 @@ class Store:
             self.rebuild_table()
         return copied
 
-    def rebuild_table(self) -> pd.DataFrame:
-        """Rebuild table.parquet from runs/ (one row per finished run, sorted by key) and return
-        it. Safe at any time: run files are complete and the table is replaced atomically."""
-        import io
-
+    def _built_table(self) -> pd.DataFrame:
+        """One row per finished run, sorted by key, from runs/."""
         import pandas as pd
 
         rows = [_flatten(r) for r in self.results()]
         cols = [c for c in LEAD_COLUMNS if any(c in r for r in rows)]
         cols += sorted({k for r in rows for k in r} - set(cols))
-        df = pd.DataFrame(rows, columns=cols)
+        return pd.DataFrame(rows, columns=cols)
+
+    def rebuild_table(self) -> pd.DataFrame:
+        """Rebuild table.parquet from runs/ and return it. Safe at any time: run files are
+        complete and the table is replaced atomically."""
+        import io
+
+        df = self._built_table()
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         atomic_write_bytes(self.table_path, buf.getvalue())
         return df
 
     def table(self) -> pd.DataFrame:
-        """The table as last rebuilt (rebuilt now if there is none)."""
+        """The table as last rebuilt, or built from runs/ where there is none or it predates a
+        field's rename. Reading never writes: a store may be read-only, or tracked by git."""
         import pandas as pd
 
         if not self.table_path.exists():
-            return self.rebuild_table()
+            return self._built_table()
         df = pd.read_parquet(self.table_path)
         if any(old in df.columns for old in RENAMED):  # written before a field was renamed
-            return self.rebuild_table()
+            return self._built_table()
         return df
