@@ -96,6 +96,15 @@ def test_saved_classifier_reproduces_the_runs_test_scores(
     # the saved classifier gives exactly the run's test accuracy
     assert (labels == y).mean() == pytest.approx(r["accuracy"])
     assert ((probs > 0.5) == labels.astype(bool)).all()
+    if trainer == "lora":
+        # An adapter trained on a 4-bit base reloads on a 4-bit base (here: the clear error that
+        # says what it needs), never silently on a full-precision one.
+        manifest = tmp_path / "clf" / "labelmix_classifier.json"
+        meta = json.loads(manifest.read_text())
+        assert meta["load_in_4bit"] is False
+        manifest.write_text(json.dumps({**meta, "load_in_4bit": True}))
+        with pytest.raises(ConfigError, match="^load_in_4bit needs"):
+            Classifier.load(tmp_path / "clf")
 
 
 def test_predict_cli(tiny_llama: Path, tmp_path: Path) -> None:

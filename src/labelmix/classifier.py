@@ -98,6 +98,7 @@ class Classifier:
                 "model": self.model,
                 "layer": extra.get("layer"),
                 "max_length": extra.get("max_length"),
+                "load_in_4bit": bool(extra.get("load_in_4bit", False)),
                 "threshold": self.threshold,
                 "threshold_meaning": THRESHOLD_MEANING,
                 "k_shots": self.k_shots,
@@ -151,6 +152,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         "model": (True, isinstance(meta.get("model"), str) and bool(meta.get("model"))),
         "layer": (False, meta.get("layer") is None or is_int(meta.get("layer"))),
         "max_length": (False, meta.get("max_length") is None or is_int(meta.get("max_length"))),
+        "load_in_4bit": (False, isinstance(meta.get("load_in_4bit", False), bool)),
         "threshold": (
             False,
             isinstance(meta.get("threshold", 0.0), int | float)
@@ -202,7 +204,9 @@ def _load_learner(folder: Path, meta: dict[str, Any]) -> Any:
 
         ref = resolve_model(meta["model"])
         try:
-            return LoraLearner.load(folder, ref, meta.get("max_length") or 256)
+            return LoraLearner.load(
+                folder, ref, meta.get("max_length") or 256, bool(meta.get("load_in_4bit", False))
+            )
         except LabelmixError:
             raise
         except Exception as e:  # a missing or edited adapter

@@ -210,6 +210,7 @@ class LoraLearner:
                     module.cast_input_dtype_enabled = False
         self.model = model
         self.max_length = max_length
+        self.load_in_4bit = load_in_4bit  # a saved adapter reloads on the same kind of base
         default_eval = EVAL_BATCH_CUDA if self.device == "cuda" else EVAL_BATCH_CPU
         self.batch_size_eval = batch_size_eval or default_eval
 
@@ -320,10 +321,18 @@ class LoraLearner:
     def save(self, folder: Path) -> dict[str, object]:
         """The adapter and the classification head (peft saves both for SEQ_CLS)."""
         self.model.save_pretrained(str(folder / ADAPTER_DIR))
-        return {"max_length": self.max_length}
+        return {"max_length": self.max_length, "load_in_4bit": self.load_in_4bit}
 
     @classmethod
-    def load(cls, folder: Path, ref: ModelRef, max_length: int = 256) -> LoraLearner:
-        learner = cls(ref, seed=0, max_length=max_length, adapter_dir=str(folder / ADAPTER_DIR))
+    def load(
+        cls, folder: Path, ref: ModelRef, max_length: int = 256, load_in_4bit: bool = False
+    ) -> LoraLearner:
+        learner = cls(
+            ref,
+            seed=0,
+            max_length=max_length,
+            adapter_dir=str(folder / ADAPTER_DIR),
+            load_in_4bit=load_in_4bit,
+        )
         learner.train_mode(False)
         return learner
