@@ -187,7 +187,11 @@ def tables(df: pd.DataFrame) -> str:
         )
         out.append(stage_guard.table(d, sorted(d["task"].unique())))
     weak = ok.groupby("task")["weak_label_test_accuracy"].mean()
-    out.append("### Weak labels' accuracy on the test split (MiniLM probe, threshold 0.5)")
+    labeler = ok["weak_labeler"].fillna("probe") if "weak_labeler" in ok else pd.Series(["probe"])
+    which = ", ".join(
+        sorted({f"{m} {lab}" for m, lab in zip(ok["weak_model"], labeler, strict=False)})
+    )
+    out.append(f"### Weak labels' accuracy on the test split ({which}, threshold 0.5)")
     out.append(
         "\n".join(
             ["| task | accuracy |", "|---|---|"] + [f"| {t} | {v:.3f} |" for t, v in weak.items()]
