@@ -613,3 +613,13 @@ def test_the_benchmark_t_quantiles(bench) -> None:  # type: ignore[no-untyped-de
     assert bench.t975(7) == pytest.approx(2.447)  # was 1.96: too narrow for 7 seeds
     assert bench.t975(12) == pytest.approx(2.228)  # df 11 is not tabled: df 10, wider
     assert bench.t975(100) == 1.96 and math.isnan(bench.t975(1))
+
+
+def test_the_cli_pilot_cap_default_is_the_advisors() -> None:
+    import inspect
+
+    from labelmix.analysis.advisor import DEFAULT_PILOT_FRAC
+    from labelmix.cli import advise_cmd
+
+    default = inspect.signature(advise_cmd).parameters["pilot_frac"].default
+    assert default == DEFAULT_PILOT_FRAC

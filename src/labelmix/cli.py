@@ -679,7 +679,7 @@ def advise_cmd(
     gold_cost: Annotated[float, typer.Option(help="Dollars per gold label.")] = 1.0,
     pilot_frac: Annotated[
         float, typer.Option(help="Most of the budget the pilot may spend (it may stop sooner).")
-    ] = 0.1,
+    ] = 0.05,  # advisor.DEFAULT_PILOT_FRAC (not imported: it pulls in torch)
     stores: Annotated[
         list[Path] | None,
         typer.Option(

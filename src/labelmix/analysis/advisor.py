@@ -49,7 +49,7 @@ from labelmix.train.stages import STANDARDIZE_N
 LEVEL = 0.90  # the advice's interval: a 90% predictive interval of one run's test accuracy
 ROUND = 8  # pilot items bought per round (a gold and a weak label each)
 TOLERANCE = 0.001  # stop buying pilot rounds once the expected loss is below 0.1 points
-DEFAULT_PILOT_FRAC = 0.1  # the pilot may spend at most this share of the budget
+DEFAULT_PILOT_FRAC = 0.05  # the pilot may spend at most this share of the budget (see docs)
 MAX_PILOT_FRAC = 0.5
 Q_GRID = np.linspace(0.5025, 0.9975, 100)  # weak-label accuracy: uniform prior on [0.5, 1)
 Z_GRID = np.linspace(-2.5, 2.5, 11)  # standard-normal nodes for log delta and log s
