@@ -297,3 +297,15 @@ def test_labelmix_run_refuses_a_bad_advice(tmp_path: Path) -> None:
     assert out.code == 2 and "drop --budget, --seed" in out.stderr
     for o in (missing, out):
         assert o.stderr.count("\n") == 1 and "Traceback" not in o.stderr
+
+
+def test_a_pilot_item_counts_once_for_a_few_shot_prefix() -> None:
+    """A pilot item carries a weak and a gold label but is one example: a 2-shot prefix needs 3
+    distinct examples, and 1 pilot item + 1 more gold label are only 2."""
+    from labelmix.config import RunConfig
+    from labelmix.errors import UnaffordableError
+
+    with pytest.raises(UnaffordableError, match="needs at least 3 labelled examples"):
+        RunConfig(
+            method="seq_sft_2shot", budget=2.5, weak_cost=0.5, gold_frac=1.0, pilot=["x"]
+        ).check_buys_labels()

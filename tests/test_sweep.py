@@ -432,3 +432,33 @@ def test_reading_a_store_never_writes_its_table(tmp_path: Path) -> None:
     assert not store.table_path.exists()
     store.rebuild_table()
     assert store.table_path.exists()
+
+
+def test_report_and_recommend_leave_the_store_as_it_was(tmp_path: Path) -> None:
+    """`labelmix recommend` and `labelmix report --out` read a store without writing into it."""
+    import shutil
+
+    from cli_helpers import lm
+
+    src = Path(__file__).resolve().parents[1] / "results" / "lora_crosscheck"
+    if not (src / "runs").is_dir():
+        pytest.skip(f"{src} is not in this checkout")
+    store = tmp_path / "store"
+    shutil.copytree(src, store)
+    (store / "table.parquet").unlink(missing_ok=True)
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    task = json.loads(next((store / "runs").glob("*.json")).read_text())
+    code, out, err = lm(
+        "recommend",
+        str(store),
+        "--budget",
+        "64",
+        "--weak-cost",
+        str(task["weak_cost"]),
+        "--task",
+        task["task"],
+    )
+    assert code == 0, err
+    code, out, err = lm("report", str(store), "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before

@@ -73,7 +73,7 @@ def test_file_task_missing_file() -> None:
 
 @pytest.mark.parametrize("trainer", ["probe", "lora"])
 def test_saved_classifier_reproduces_the_runs_test_scores(
-    tiny_llama: Path, tmp_path: Path, trainer: str
+    tiny_llama: Path, tmp_path: Path, trainer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task = f"file:{_write_task(tmp_path / 'mine.jsonl')}"
     cfg = RunConfig(
@@ -103,8 +103,18 @@ def test_saved_classifier_reproduces_the_runs_test_scores(
         meta = json.loads(manifest.read_text())
         assert meta["load_in_4bit"] is False
         manifest.write_text(json.dumps({**meta, "load_in_4bit": True}))
+        import labelmix.models.lora as lora_module
+
+        asked: list[str] = []
+
+        def no_4bit_here(device: str) -> None:  # the same on any machine, GPU or not
+            asked.append(device)
+            raise ConfigError("load_in_4bit needs bitsandbytes")
+
+        monkeypatch.setattr(lora_module, "check_4bit_support", no_4bit_here)
         with pytest.raises(ConfigError, match="^load_in_4bit needs"):
             Classifier.load(tmp_path / "clf")
+        assert len(asked) == 1
 
 
 def test_predict_cli(tiny_llama: Path, tmp_path: Path) -> None:

@@ -602,15 +602,16 @@ def _write_report(store: Any, out: Path, title: str) -> Path:
 
 
 def _finished_runs(store: Any) -> Any:
-    """The store's table of finished runs; an empty store is a one-line error, not a report."""
-    if not store.results():  # checked before the table is rewritten: a refusal writes nothing
+    """The store's finished runs, read now (nothing written: a store may be read-only or tracked
+    by git); an empty store is a one-line error, not a report."""
+    if not store.results():
         failed = len(store.failed_keys())
         where = f" ({failed} failed: see {store.failed_dir}/)" if failed else ""
         _fail(
             f"store {store.root} has no finished runs yet{where}; run `labelmix sweep` into it "
             "first"
         )
-    return store.rebuild_table()
+    return store.current_table()
 
 
 @app.command("report")

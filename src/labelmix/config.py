@@ -241,10 +241,11 @@ class RunConfig:
                 f"but budget ${self.budget:g} buys {alloc.n_gold}; lower --shots or raise the budget"
             )
         bought = self.allocation_with_pilot()
-        if not method.prompt_only and k > 0 and bought.n_weak + bought.n_gold < k + 1:
+        items = bought.n_weak + bought.n_gold - len(self.pilot or ())  # a pilot item counts once
+        if not method.prompt_only and k > 0 and items < k + 1:
             raise UnaffordableError(
                 f"a {k}-shot prefix needs at least {k + 1} labelled examples but this allocation "
-                f"buys {bought.n_weak + bought.n_gold}; lower --shots or raise the budget"
+                f"buys labels for {items}; lower --shots or raise the budget"
             )
 
     def _check_pilot(self, method: Method) -> None:

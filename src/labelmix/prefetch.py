@@ -10,7 +10,9 @@ are the same values, cached by the same keys, whoever computes them first."""
 from __future__ import annotations
 
 import gc
-import threading
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,12 +87,11 @@ def prefetch(runs: Sequence[RunConfig]) -> PrefetchReport:
         if inputs:
             strong_texts.setdefault((cfg.model, cfg.layer), {}).update(dict.fromkeys(inputs))
 
-    # Converting a GGUF strong model (seconds of single-threaded Python) overlaps the weak
-    # model's work instead of waiting for it; the conversion is cached on disk either way.
-    converting = threading.Thread(
-        target=_resolve_models, args=(sorted({m for m, _ in strong_texts}),), daemon=True
-    )
-    converting.start()
+    # Converting a GGUF strong model (seconds of mostly single-threaded Python) overlaps the
+    # weak model's work. In a process of its own: loading a model sets torch's default dtype,
+    # which every thread of a process shares.
+    weak_models = {m for _, _, _, _, m, _ in draws}
+    converting = _start_conversion(sorted({m for m, _ in strong_texts} - weak_models))
     n_weak = _extract(weak_texts, "weak-model features")
     with progress(total=len(draws), desc="weak labelers") as bar:
         for task, data_dir, sizes, seed, weak_model, labeler in draws:
@@ -99,7 +100,8 @@ def prefetch(runs: Sequence[RunConfig]) -> PrefetchReport:
             except Exception:
                 pass
             bar.update(1)
-    converting.join()
+    if converting is not None:
+        converting.wait()  # a failed conversion is left to the runs, with their own message
     n_strong = _extract(strong_texts, "strong-model features")
     gc.collect()
     return PrefetchReport(len(draws), n_weak, n_strong, time.perf_counter() - t0)
@@ -121,12 +123,19 @@ def _extract(texts_by_model: dict[tuple[str, int | None], dict[str, None]], desc
     return covered
 
 
-def _resolve_models(models: Sequence[str]) -> None:
-    """Resolve (and so convert, if GGUF) each model once; one that fails is left to the runs."""
-    from labelmix.models.loading import resolve_model
+def _start_conversion(models: Sequence[str]) -> subprocess.Popen[bytes] | None:
+    """Convert the GGUF files among `models` into the cache in a child process (None when
+    there is nothing to convert)."""
+    from labelmix.models.loading import needs_conversion
 
-    for model in models:
-        try:
-            resolve_model(model)
-        except Exception:
-            pass
+    todo = [m for m in models if needs_conversion(m)]
+    if not todo:
+        return None
+    code = "import sys\nfrom labelmix.models.loading import resolve_model\n"
+    code += "for m in sys.argv[1:]:\n    resolve_model(m)\n"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *todo],
+        env={**os.environ, "LABELMIX_PROGRESS": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -649,7 +649,10 @@ def _make_prefixer(
     bank: list[tuple[Example, int]] = []
     for i in chosen.get("weak", [])[:size]:
         bank.append((pool[i], int(weak.peek([pool[i].id])[0] > 0.5)))
-    for i in chosen.get("gold", [])[: size - len(bank)]:
+    in_bank = {pool[i].id for i in chosen.get("weak", [])[:size]}
+    # A pilot item is in both stages: it enters the bank once, with its weak label.
+    gold_extra = [i for i in chosen.get("gold", []) if pool[i].id not in in_bank]
+    for i in gold_extra[: size - len(bank)]:
         bank.append((pool[i], pool[i].label))
     if len(bank) < k + 1:
         raise BudgetError(

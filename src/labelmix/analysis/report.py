@@ -125,7 +125,9 @@ def recommend(
     b = float(fits["budget"].astype(float).max())
     at_b = fits[fits["budget"].astype(float) == b]
     keys = ["task", "method", "budget", "gold_frac", "weak_cost"]
-    keys += [k for k in ("model", "trainer") if k in at_b.columns]
+    keys += [k for k in ("model", "trainer", "weak_model", "weak_labeler") if k in at_b.columns]
+    if "weak_labeler" in at_b.columns:  # records from before the field: the default labeler
+        at_b = at_b.assign(weak_labeler=at_b["weak_labeler"].fillna("probe"))
     points = aggregate_points(at_b, by=keys)
     points["_order"] = points["method"].map(
         {m: i for i, m in enumerate(method_order(points["method"]))}
@@ -152,7 +154,7 @@ def recommend(
         "weak_share_spent": _num(best.get("weak_share_spent")),
         "spent": _num(best.get("spent")),
     }
-    for k in ("model", "trainer"):
+    for k in ("model", "trainer", "weak_model", "weak_labeler"):
         if k in best.index:
             rec[k] = str(best[k])
     gold_cost = _single(at_b, "gold_cost")

@@ -33,6 +33,9 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
+FEATURE_WINDOW = 512  # tokens of a text the features see (its end, if longer)
+
+
 class FeatureExtractor:
     """Loads the model once; `features(texts)` returns an (n, d) float32 array, cached on disk."""
 
@@ -41,7 +44,7 @@ class FeatureExtractor:
         ref: ModelRef,
         layer: int | None = None,
         batch_size: int = 32,
-        max_length: int = 512,
+        max_length: int = FEATURE_WINDOW,
         device: str | None = None,
         trust_remote_code: bool = False,
     ) -> None:

@@ -106,6 +106,17 @@ def gguf_cache_folder(gguf_path: Path) -> Path:
     return cache_dir() / "converted" / f"{gguf_path.stem}-{digest.hexdigest()[:12]}"
 
 
+def needs_conversion(name: str) -> bool:
+    """Whether resolving `name` would first convert a GGUF file (cheap: no model is read)."""
+    try:
+        path = bundled_path(name) if name in BUNDLED else Path(name).expanduser()
+    except ConfigError:
+        return False
+    if path.suffix != ".gguf" or not path.is_file():
+        return False
+    return not (gguf_cache_folder(path.resolve()) / "config.json").exists()
+
+
 def convert_gguf(gguf_path: Path) -> Path:
     """Dequantise a GGUF file into a plain HF folder (safetensors + tokenizer), once."""
     target = gguf_cache_folder(gguf_path)

@@ -335,8 +335,8 @@ class Store:
             self.rebuild_table()
         return copied
 
-    def _built_table(self) -> pd.DataFrame:
-        """One row per finished run, sorted by key, from runs/."""
+    def current_table(self) -> pd.DataFrame:
+        """One row per finished run, sorted by key, read from runs/ now (writes nothing)."""
         import pandas as pd
 
         rows = [_flatten(r) for r in self.results()]
@@ -349,7 +349,7 @@ class Store:
         complete and the table is replaced atomically."""
         import io
 
-        df = self._built_table()
+        df = self.current_table()
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         atomic_write_bytes(self.table_path, buf.getvalue())
@@ -361,8 +361,8 @@ class Store:
         import pandas as pd
 
         if not self.table_path.exists():
-            return self._built_table()
+            return self.current_table()
         df = pd.read_parquet(self.table_path)
         if any(old in df.columns for old in RENAMED):  # written before a field was renamed
-            return self._built_table()
+            return self.current_table()
         return df

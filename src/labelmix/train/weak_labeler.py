@@ -252,11 +252,13 @@ def train_weak_labeler(
 ) -> WeakLabeler:
     """Train a probe on the weak model's features of weak_train (gold labels), early-stopped on a
     held-out part, and label pool and test with its probabilities. Cached on disk."""
-    from labelmix.models.features import FeatureExtractor
+    from labelmix.models.features import FEATURE_WINDOW, FeatureExtractor
     from labelmix.models.loading import resolve_model
 
     ref = resolve_model(weak_model)
     path = _cache_path(task, ref.cache_key, splits, seed, layer, val_frac)
+    if _window_cuts(ref, splits, FEATURE_WINDOW):  # labels cached before kept the start
+        path = path.with_name(path.stem + "-keeps-the-end.npz")
     train = list(splits.weak_train)
     n_val = max(2, int(round(val_frac * len(train))))
     desc = (
