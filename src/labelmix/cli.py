@@ -602,7 +602,7 @@ def _write_report(store: Any, out: Path, title: str) -> Path:
 
 
 def _finished_runs(store: Any) -> Any:
-    """The store's finished runs, read now (nothing written: a store may be read-only or tracked
+    """The store's finished runs, read now (its table is not rewritten: a store may be tracked
     by git); an empty store is a one-line error, not a report."""
     if not store.results():
         failed = len(store.failed_keys())

@@ -357,7 +357,7 @@ class Store:
 
     def table(self) -> pd.DataFrame:
         """The table as last rebuilt, or built from runs/ where there is none or it predates a
-        field's rename. Reading never writes: a store may be read-only, or tracked by git."""
+        field's rename. Reading never rewrites it: a store may be tracked by git."""
         import pandas as pd
 
         if not self.table_path.exists():
