@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from advisor_helpers import hand_prior
 
 from labelmix.analysis.advisor import (
     DEFAULT_PRIOR_DICT,
@@ -22,7 +23,6 @@ from labelmix.analysis.advisor import (
     AdvisorPrior,
     CurveCheck,
     PoolPilot,
-    TaskFit,
     check_request,
     default_prior,
     fit_prior,
@@ -495,20 +495,6 @@ def bench():  # type: ignore[no-untyped-def]
     sys.modules.pop(spec.name, None)
 
 
-def _hand_prior(tasks: tuple[str, ...] = ("other",)) -> AdvisorPrior:
-    """A prior written down, not fitted (fitting takes seconds)."""
-    return AdvisorPrior(
-        tasks=tuple(TaskFit(t, 0.8, 100.0, 0.7, 0.01, 10) for t in tasks),
-        gamma=0.0,
-        log_delta=(math.log(0.3), 0.35),
-        log_speed=(math.log(100.0), 0.5),
-        method_offset=(),
-        sigma=0.02,
-        methods=("weak_only", "gold_only", "seq_sft"),
-        gold_fracs=(0.2, 0.8),
-    )
-
-
 def _bench_runs() -> pd.DataFrame:
     """A held-out task's store: weak $0.1, $16 and $256, 3 seeds, seq_sft at 20/50/80% gold;
     accuracy rises with the gold share and differs by seed."""
@@ -532,7 +518,7 @@ def _bench_runs() -> pd.DataFrame:
 def test_the_benchmark_refuses_a_prior_that_knows_the_held_out_task(bench) -> None:  # type: ignore[no-untyped-def]
     runs = _bench_runs()
     with pytest.raises(ValueError, match="own store"):
-        bench.evaluate(runs, None, None, 0.1, priors={"held": _hand_prior(("held", "other"))})
+        bench.evaluate(runs, None, None, 0.1, priors={"held": hand_prior(("held", "other"))})
 
 
 def test_the_benchmark_regret_and_pilot_runs(bench) -> None:  # type: ignore[no-untyped-def]
@@ -552,7 +538,7 @@ def test_the_benchmark_regret_and_pilot_runs(bench) -> None:  # type: ignore[no-
     for pilot_frac in (0.0, 0.1):
         ran.clear()
         rows = bench.evaluate(
-            runs, grid, None, pilot_frac, priors={"held": _hand_prior()}, pools=pools,
+            runs, grid, None, pilot_frac, priors={"held": hand_prior()}, pools=pools,
             known_q=False, realize=realize,
         )  # fmt: skip
         assert len(rows) == 6 and set(rows["budget"]) == {16.0, 256.0}
@@ -597,7 +583,7 @@ def test_the_benchmark_runs_a_plan_on_the_stores_settings(bench, tmp_path: Path)
     ledger = Ledger(16.0)
     ids, oracle, weak = _pool(100, 0.7)
     advice = plan_advice(
-        _hand_prior(), PoolPilot(ids, oracle, weak.priced(0.1), ledger), budget=16.0,
+        hand_prior(), PoolPilot(ids, oracle, weak.priced(0.1), ledger), budget=16.0,
         weak_cost=0.1, task="cities", fixed_pilot=3, pilot_frac=0.3,
     )  # fmt: skip
     cfg = bench.PilotRuns(runs, tmp_path, "/data").config("cities", 0.1, 16.0, 2, advice)

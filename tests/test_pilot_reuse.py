@@ -7,15 +7,15 @@ splits."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from advisor_helpers import hand_prior
 from cli_helpers import lm
 
-from labelmix.analysis.advisor import Advice, AdvisorPrior, TaskFit, advise, make_plans
+from labelmix.analysis.advisor import Advice, advise, make_plans
 from labelmix.config import RunConfig, allocate_with_pilot
 from labelmix.errors import ConfigError, UnaffordableError
 from labelmix.labels.budget import Prices
@@ -217,25 +217,10 @@ def test_a_pilot_from_another_pool_is_refused(tiny_llama: Path, tiny_bert: Path)
 # ---------------------------------------------------------------- following the advice
 
 
-def _prior(model: Path) -> AdvisorPrior:
-    """A prior written down (fitting one takes seconds), measured with the tiny strong model."""
-    return AdvisorPrior(
-        tasks=(TaskFit("other", 0.8, 100.0, 0.7, 0.01, 10),),
-        gamma=0.0,
-        log_delta=(math.log(0.3), 0.35),
-        log_speed=(math.log(100.0), 0.5),
-        method_offset=(),
-        sigma=0.02,
-        methods=("weak_only", "gold_only", "seq_sft"),
-        gold_fracs=(0.2, 0.8),
-        model=str(model),
-    )
-
-
 @pytest.fixture
 def advice(tiny_llama: Path, tiny_bert: Path) -> Advice:
     a = advise(
-        "cities", budget=32.0, weak_cost=0.1, pilot_frac=0.3, prior=_prior(tiny_llama),
+        "cities", budget=32.0, weak_cost=0.1, pilot_frac=0.3, prior=hand_prior(model=str(tiny_llama)),
         weak_model=str(tiny_bert), split_sizes=SIZES,
     )  # fmt: skip
     assert a.pilot.n_items >= 8 and len(a.pilot_ids) == a.pilot.n_items

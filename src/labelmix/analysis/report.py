@@ -126,8 +126,7 @@ def recommend(
     at_b = fits[fits["budget"].astype(float) == b]
     keys = ["task", "method", "budget", "gold_frac", "weak_cost"]
     keys += [k for k in ("model", "trainer", "weak_model", "weak_labeler") if k in at_b.columns]
-    if "weak_labeler" in at_b.columns:  # records from before the field: the default labeler
-        at_b = at_b.assign(weak_labeler=at_b["weak_labeler"].fillna("probe"))
+    at_b = _default_labeler(at_b)
     points = aggregate_points(at_b, by=keys)
     points["_order"] = points["method"].map(
         {m: i for i, m in enumerate(method_order(points["method"]))}
@@ -361,10 +360,7 @@ def _separate_settings(df: pd.DataFrame) -> pd.DataFrame:
     if not cols:
         return df
     # few_shot always scores with `icl`: it belongs with the trained runs of the same model.
-    keyed = df[cols].astype(object)
-    if "weak_labeler" in keyed.columns:  # records from before the field say nothing: the default
-        keyed["weak_labeler"] = keyed["weak_labeler"].fillna("probe")
-    keyed = keyed.astype(str)
+    keyed = _default_labeler(df[cols].astype(object)).astype(str)
     if "weak_model" in keyed.columns:
         keyed["weak_model"] = "weak " + keyed["weak_model"]
     if "trainer" in keyed.columns:
@@ -377,6 +373,13 @@ def _separate_settings(df: pd.DataFrame) -> pd.DataFrame:
     setting = keyed.agg(", ".join, axis=1)
     out["task"] = out["task"].astype(str) + " [" + setting + "]"
     return out
+
+
+def _default_labeler(df: pd.DataFrame) -> pd.DataFrame:
+    """Records from before `weak_labeler` existed say nothing: they used the default, probe."""
+    if "weak_labeler" not in df.columns:
+        return df
+    return df.assign(weak_labeler=df["weak_labeler"].fillna("probe"))
 
 
 def _advice(rec: dict[str, Any]) -> str:

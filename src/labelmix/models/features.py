@@ -63,7 +63,6 @@ class FeatureExtractor:
             raise ConfigError(f"layer {self.layer} outside 0..{n_layers} for model {ref.name}")
         self.folder = cache_dir() / "features" / ref.cache_key / f"{self.pooling}-L{self.layer}"
         self.cache = VectorCache(self.folder)
-        self._counter = None  # a tokenizer alone, to tell which long texts the window cuts
         self._long_keys: dict[str, str] = {}
 
     def _ensure_model(self) -> None:
@@ -72,8 +71,7 @@ class FeatureExtractor:
         from transformers import AutoModel
 
         device, dtype = pick_device(self._device_pref)
-        self._tokenizer = load_tokenizer(self.ref, self._trust)
-        self._tokenizer.padding_side = "right"
+        self._load_tokenizer()
         try:
             model = AutoModel.from_pretrained(
                 self.ref.location, dtype=dtype, trust_remote_code=self._trust
@@ -84,6 +82,14 @@ class FeatureExtractor:
         model.eval().to(device)
         self._model = model
         self._device = device
+
+    def _load_tokenizer(self):  # type: ignore[no-untyped-def]
+        """The tokenizer, loaded once: it tells which long texts the window cuts (no weights
+        needed) and feeds the model."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.ref, self._trust)
+            self._tokenizer.padding_side = "right"
+        return self._tokenizer
 
     def release(self) -> None:
         """Drop the loaded weights (the cache stays): a sweep's parent process computes the
@@ -131,9 +137,7 @@ class FeatureExtractor:
         if not may_be_cut(text, self.max_length):
             return text_hash(text)
         if text not in self._long_keys:
-            if self._counter is None:
-                self._counter = load_tokenizer(self.ref, self._trust)
-            n = len(self._counter(text, truncation=False)["input_ids"])
+            n = len(self._load_tokenizer()(text, truncation=False)["input_ids"])
             self._long_keys[text] = text_hash(
                 f"{KEEP_SIDE}-cut:{text}" if n > self.max_length else text
             )
