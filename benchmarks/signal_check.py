@@ -43,13 +43,15 @@ def _safe(task: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", task.rsplit("/", 1)[-1])
 
 
-def measure(task: str, labelers: list[str], sizes: SplitSizes, seed: int, out: Path) -> Path:
+def measure(
+    task: str, labelers: list[str], sizes: SplitSizes, seed: int, out: Path, model: str
+) -> Path:
     path = out / f"{_safe(task)}__{'+'.join(_safe(s) for s in labelers)}__s{seed}.json"
     if path.exists():
         print(f"{task} {labelers}: done before ({path})", flush=True)
         return path
     t0 = time.perf_counter()
-    report = signal_check(task, labelers=labelers, sizes=sizes, seed=seed)
+    report = signal_check(task, labelers=labelers, sizes=sizes, seed=seed, strong_model=model)
     record = {
         **report.to_dict(),
         "wall_s": time.perf_counter() - t0,
@@ -149,8 +151,10 @@ def tables(out: Path) -> str:
 
 
 def write_tables(md: Path, out: Path) -> None:
-    """Replace the text between the markers in `md` (or append it) with the tables."""
-    start, end = "<!-- signal-tables -->", "<!-- /signal-tables -->"
+    """Replace the text between the markers in `md` (or append it) with the tables. Each
+    measurement folder (one per strong model) has its own markers."""
+    tag = "" if out == OUT else f":{out.name}"
+    start, end = f"<!-- signal-tables{tag} -->", f"<!-- /signal-tables{tag} -->"
     block = f"{start}\n{tables(out)}\n{end}"
     text = md.read_text() if md.exists() else ""
     if start in text and end in text:
@@ -169,7 +173,10 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=SIGNAL_SIZES.pool)
     ap.add_argument("--select", type=int, default=SIGNAL_SIZES.select)
     ap.add_argument("--test", type=int, default=SIGNAL_SIZES.test)
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--model", default="smollm2", help="the strong model (probe trainer)")
+    ap.add_argument(
+        "--out", type=Path, default=OUT, help="one folder per strong model (its own tables)"
+    )
     ap.add_argument("--md", type=Path, default=None, help="write the tables into this file")
     ap.add_argument("--tables-only", action="store_true")
     args = ap.parse_args()
@@ -177,7 +184,7 @@ def main() -> None:
         sizes = SplitSizes(args.weak_train, args.pool, args.test, args.select)
         labelers = [s.strip() for s in args.labelers.split(",") if s.strip()]
         for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-            measure(task, labelers, sizes, args.seed, args.out)
+            measure(task, labelers, sizes, args.seed, args.out, args.model)
     if args.md is not None:
         write_tables(args.md, args.out)
     print(tables(args.out))

