@@ -1,7 +1,7 @@
 """Leave-one-task-out evaluation of the budget advisor (`labelmix advise`; docs/advisor.md).
 
     .venv/bin/python benchmarks/advisor.py --from results/paper_regimes runs/demo \
-        --data-dir ../shared/data --md docs/advisor_tables.md
+        results/signal_study --data-dir DATA_DIR --md advisor_tables.md
 
 For every task with a store, every weak cost and every budget from $16 (the cells), and every
 seed the store measured: the advisor's prior is fitted on the other tasks' runs, its pilot is
@@ -22,14 +22,23 @@ model, schedule), so the pilot's gold and weak labels are trained on and paid on
 follows the advice pays them. These runs go into --pilot-store (resumable: a rerun reads them
 back; with the feature cache a probe run takes about a second) and are flagged (`pilot_run`).
 seq_sft at 50/50, a fixed policy the grid lacks, is run once into --extra-store (resumable).
-`--tasks` holds out only the tasks named (a quick check; the tables then cover those tasks
-only)."""
+`--tasks` holds out only the units named, or every unit of a task named (a quick check; the
+tables then cover those units only).
+
+Several stores: the held-out unit is a task with its weak labeler (`advisor.task_unit`), e.g.
+`sst2` (results/paper_regimes, probe weak labels) and `sst2 [finetune]` (results/signal_study).
+A unit's grid, pilot (pool, weak labeler, split sizes, data seed) and advised runs are those of
+its own store's runs (a unit found in two stores, or with runs of different settings, is
+refused), and the prior for a held-out unit is fitted without its task under every weak labeler.
+Its cells are the budgets its store measured from $16 (signal_study: $16-$1024). With more
+than one store, the summary, policies and calibration are also given per store."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -49,10 +58,12 @@ from labelmix.analysis.advisor import (
     plan_advice,
     strong_features,
     trained_runs,
+    with_units,
 )
 from labelmix.config import RunConfig
 from labelmix.labels.budget import Ledger
 from labelmix.labels.oracle import Oracle
+from labelmix.paths import data_dir_from_env
 from labelmix.run import cached_splits, cached_weak_labeler
 from labelmix.tasks.splits import SplitSizes
 
@@ -85,21 +96,29 @@ def log(msg: str) -> None:
 
 @dataclass
 class Grid:
-    """Test (and selection) accuracy of every stored run, by (task, c, B, method, frac, seed)."""
+    """Test (and selection) accuracy of every stored run, by (unit, c, B, method, frac, seed).
+    A unit is a task with its weak labeler (`advisor.task_unit`): `sst2` (probe) and
+    `sst2 [finetune]` are two units, whose runs share every other coordinate."""
 
     acc: dict[tuple, float]
     sel: dict[tuple, float]
-    own: set[tuple]  # (task, c, B, method, frac) of the stores' own grid (not the extra runs)
+    own: set[tuple]  # (unit, c, B, method, frac) of the stores' own grid (not the extra runs)
 
     @staticmethod
     def of(runs: pd.DataFrame, extra: pd.DataFrame) -> Grid:
         acc, sel = {}, {}
+        runs, extra = _units(runs), _units(extra)
         for r in pd.concat([runs, extra], ignore_index=True).itertuples():
-            cell = (r.task, float(r.weak_cost), float(r.budget), r.method, _f(r.gold_frac))
-            acc[(*cell, int(r.seed))] = float(r.accuracy)
-            sel[(*cell, int(r.seed))] = float(r.selection_accuracy)
+            cell = (r.unit, float(r.weak_cost), float(r.budget), r.method, _f(r.gold_frac))
+            key = (*cell, int(r.seed))
+            if key in acc:
+                raise ValueError(
+                    f"two stored runs of {key}: a unit's runs must come from one store"
+                )
+            acc[key] = float(r.accuracy)
+            sel[key] = float(r.selection_accuracy)
         own = {
-            (r.task, float(r.weak_cost), float(r.budget), r.method, _f(r.gold_frac))
+            (r.unit, float(r.weak_cost), float(r.budget), r.method, _f(r.gold_frac))
             for r in runs.itertuples()
         }
         return Grid(acc, sel, own)
@@ -128,6 +147,67 @@ def _f(x: object) -> float:
     return 0.0 if math.isnan(v) else round(v, 6)
 
 
+def _units(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with their unit (task and weak labeler; `advisor.with_units`)."""
+    return runs if "unit" in runs.columns else with_units(runs)
+
+
+# What may differ between the runs of one unit: the cell, the seed and where the data was read.
+_PER_RUN = ("method", "budget", "gold_frac", "weak_cost", "seed", "data_dir", "pilot", "shots")
+_PER_RUN += ("gradient_checkpointing",)
+
+
+def check_units(runs: pd.DataFrame) -> None:
+    """Refuse a unit (task, weak labeler) whose runs come from several stores or differ in a
+    setting other than the cell and the seed (split sizes, models, trainer, schedule, gold
+    price): its pilot and its advised runs could not all be on the settings of its runs."""
+    runs = _units(runs)
+    for unit, g in runs.groupby("unit"):
+        stores = sorted(set(g["store"])) if "store" in g.columns else []
+        if len(stores) > 1:
+            raise ValueError(
+                f"{unit} is in several stores ({', '.join(stores)}): hold out one of them"
+            )
+        if "config" not in g.columns:
+            continue
+        settings = {
+            json.dumps(
+                {k: v for k, v in json.loads(c).items() if k not in _PER_RUN}, sort_keys=True
+            )
+            for c in g["config"]
+        }
+        if len(settings) > 1:
+            raise ValueError(f"the runs of {unit} differ in their settings: {sorted(settings)[:2]}")
+
+
+def data_where(cfg: dict, data_dir: str | None) -> str | None:
+    """Where a stored run's task data lies on this machine: the benchmark's --data-dir, else
+    LABELMIX_DATA_DIR, else where the run read it. The data folder is execution-only (not in a
+    run's key; the caches key splits and weak labels by their contents), so the pilot and the
+    advised runs read the same rows the store's runs read, offline too (a stored run without a
+    data_dir resolved LABELMIX_DATA_DIR, as `run.resolved_data_dir` does)."""
+    if data_dir:
+        return str(data_dir)
+    env = data_dir_from_env()
+    return str(env) if env else cfg.get("data_dir")
+
+
+def unit_config(runs: pd.DataFrame, unit: str, seed: int, c: float | None = None,
+                b: float | None = None) -> dict:  # fmt: skip
+    """The settings (config) of the unit's stored run at this seed (and weak cost and budget):
+    its task, weak labeler, weak model, split sizes, data seed, model and schedule."""
+    r = _units(runs)
+    pick = (r["unit"] == unit) & (r["seed"] == seed)
+    if c is not None:
+        pick &= r["weak_cost"] == c
+    if b is not None:
+        pick &= r["budget"] == b
+    row = r[pick]
+    if row.empty:
+        raise ValueError(f"no stored run of {unit} at seed {seed} (weak ${c}, ${b})")
+    return json.loads(row["config"].iloc[0])
+
+
 # ---------------------------------------------------------------- advised plans, run with the pilot
 
 # (task, weak cost, budget, seed, advice) of each plan to run -> their test accuracies
@@ -145,14 +225,15 @@ class PilotRuns:
     data_dir: str | None
     workers: int = 1
 
-    def config(self, task: str, c: float, b: float, seed: int, advice: Advice) -> RunConfig:
-        r = self.runs
-        row = r[
-            (r["task"] == task) & (r["weak_cost"] == c) & (r["budget"] == b) & (r["seed"] == seed)
-        ]
-        cfg = json.loads(row["config"].iloc[0])
-        cfg["data_dir"] = self.data_dir if cfg.get("data_dir") else None  # as load_pool has it
-        return advice.run_config(RunConfig.from_dict(cfg))
+    def config(self, unit: str, c: float, b: float, seed: int, advice: Advice) -> RunConfig:
+        """The plan run on the settings of the unit's stored run of this cell and seed: its
+        task, weak labeler and weak model, split sizes, seeds, model and schedule."""
+        cfg = unit_config(self.runs, unit, seed, c, b)
+        cfg["data_dir"] = data_where(cfg, self.data_dir)  # as load_pool has it
+        rc = advice.run_config(RunConfig.from_dict(cfg))
+        if rc.weak_labeler != cfg.get("weak_labeler", "probe") or rc.task != cfg["task"]:
+            raise RuntimeError(f"the advised run of {unit} left the store's task or labeler")
+        return rc
 
     def __call__(self, items: list[tuple[str, float, float, int, Advice]]) -> list[float]:
         from labelmix.sweep import Store, run_sweep
@@ -175,20 +256,24 @@ class PilotRuns:
 # ---------------------------------------------------------------- seq_sft 50/50, run once
 
 
-def extra_runs(runs: pd.DataFrame, extra_store: Path, workers: int) -> pd.DataFrame:
+def extra_runs(
+    runs: pd.DataFrame, extra_store: Path, workers: int, data_dir: str | None = None
+) -> pd.DataFrame:
     """seq_sft at gold fraction 0.5 for every (task, c, B >= $16, seed) that lacks it: built
     from the config of a stored seq_sft run of the same cell and seed, run into `extra_store`."""
     from labelmix.sweep import Store, run_sweep
 
+    runs = _units(runs)
     have = runs[(runs["method"] == "seq_sft") & np.isclose(runs["gold_frac"].astype(float), 0.5)]
-    have_keys = set(zip(have.task, have.weak_cost, have.budget, have.seed, strict=True))
+    have_keys = set(zip(have.unit, have.weak_cost, have.budget, have.seed, strict=True))
     todo = {}
     base = runs[(runs["method"] == "seq_sft") & (runs["budget"] >= MIN_BUDGET)]
     for r in base.itertuples():
-        if (r.task, r.weak_cost, r.budget, r.seed) in have_keys:
+        if (r.unit, r.weak_cost, r.budget, r.seed) in have_keys:
             continue
-        cfg = json.loads(r.config)
+        cfg = json.loads(r.config)  # the unit's own run: its weak labeler, splits and seeds
         cfg["gold_frac"] = 0.5
+        cfg["data_dir"] = data_where(cfg, data_dir)
         rc = RunConfig.from_dict(cfg)
         todo[rc.key()] = rc
     if not todo:
@@ -200,7 +285,9 @@ def extra_runs(runs: pd.DataFrame, extra_store: Path, workers: int) -> pd.DataFr
             f"running seq_sft at 50/50 where the grid lacks it: {len(missing)} runs into {extra_store}"
         )
         run_sweep(list(todo.values()), store, workers=workers, progress=False)
-    return trained_runs(store.table())
+    done = store.table()
+    # only this benchmark's runs (the store may hold those of other stores' units)
+    return _units(trained_runs(done[done["key"].isin(list(todo))]))
 
 
 # ---------------------------------------------------------------- pilots on held-out tasks
@@ -213,14 +300,16 @@ class PoolData:
     weak: object  # WeakLabeler (unpriced)
     q_pool: float
     features: object  # id -> standardised strong-model features (advisor.strong_features)
+    task: str = ""  # the task's registered name (the unit's name adds its weak labeler)
 
 
-def load_pool(task: str, seed: int, runs: pd.DataFrame, data_dir: str | None) -> PoolData:
-    """The seed's pool and weak labeler of a task, as the store's runs had them."""
-    row = runs[(runs["task"] == task) & (runs["seed"] == seed)].iloc[0]
-    cfg = json.loads(row["config"])
+def load_pool(unit: str, seed: int, runs: pd.DataFrame, data_dir: str | None) -> PoolData:
+    """The seed's pool and weak labeler of a unit (task and weak labeler), as the unit's stored
+    runs had them: the same split sizes, data seed, weak model and weak labeler."""
+    cfg = unit_config(runs, unit, seed)
+    task = cfg["task"]
     sizes = SplitSizes(**cfg["split_sizes"])
-    where = data_dir if cfg.get("data_dir") else None
+    where = data_where(cfg, data_dir)
     data_seed = seed if cfg.get("data_seed") is None else int(cfg["data_seed"])
     splits = cached_splits(task, where, sizes, data_seed)
     labeler = cfg.get("weak_labeler", "probe")
@@ -230,10 +319,11 @@ def load_pool(task: str, seed: int, runs: pd.DataFrame, data_dir: str | None) ->
     y = np.array([e.label for e in splits.pool])
     return PoolData(
         ids,
-        Oracle.from_examples(splits.pool, float(row["gold_cost"])),
+        Oracle.from_examples(splits.pool, float(cfg.get("gold_cost", 1.0))),
         weak,
         float(((p > 0.5) == y).mean()),
-        strong_features(str(row["model"]), cfg.get("layer"), splits.pool),
+        strong_features(str(cfg["model"]), cfg.get("layer"), splits.pool),
+        task,
     )
 
 
@@ -272,7 +362,7 @@ def advise_cell(
         pilot_frac=pilot_frac,
         methods=methods,
         gold_fracs=fracs,
-        task=task,
+        task=pool.task or task,  # the advice's run trains on the task, not on the unit's name
         fixed_pilot=fixed_pilot,
     )
     k = advice.pilot.n_items
@@ -300,10 +390,13 @@ def evaluate(
     tasks: list[str] | None = None,
     realize: Realize | None = None,
 ) -> pd.DataFrame:
-    """One row per (task, weak cost, budget, seed): every policy's test accuracy, the hindsight
-    best's, and the advisor's prediction, interval and pilot. `tasks`: the held-out tasks
-    (default: every task in `runs`). `realize` runs the advised plans that reuse a pilot
-    (default: PilotRuns into runs/advisor_pilot); the others are read from the grid."""
+    """One row per (unit, weak cost, budget, seed): every policy's test accuracy, the hindsight
+    best's, and the advisor's prediction, interval and pilot. A unit is a task with its weak
+    labeler (`advisor.task_unit`; column `task` of the rows, `base_task` the task itself); its
+    prior is fitted on the runs of every other task, under any labeler (`held_out_prior`).
+    `tasks`: the held-out units, or tasks for all their units (default: every unit in `runs`).
+    `realize` runs the advised plans that reuse a pilot (default: PilotRuns into
+    runs/advisor_pilot); the others are read from the grid."""
     rows = []
     pending: list[tuple[dict, str, tuple[str, float, float, int, Advice]]] = []
 
@@ -314,21 +407,17 @@ def evaluate(
         if row[column] is None:
             pending.append((row, column, (task, c, b, s, adv)))
 
-    tasks = sorted(tasks or runs["task"].unique())
+    runs = _units(runs)
+    units = held_out_units(runs, tasks)
     priors = priors if priors is not None else {}
     pools = pools if pools is not None else {}
-    for task in tasks:
+    for task in units:  # the unit: a task and its weak labeler
+        base = str(runs.loc[runs["unit"] == task, "task"].iloc[0])
         if task not in priors:
-            t0 = time.perf_counter()
-            priors[task] = fit_prior(runs[runs["task"] != task], source=f"stores without {task}")
-            log(
-                f"[{task}] prior fitted on {', '.join(t.task for t in priors[task].tasks)} "
-                f"in {time.perf_counter() - t0:.0f} s"
-            )
+            priors[task] = held_out_prior(runs, task)
         prior = priors[task]
-        if task in {t.task for t in prior.tasks}:
-            raise ValueError(f"the prior for held-out {task} was fitted on {task}'s own store")
-        sub = runs[(runs["task"] == task) & (runs["budget"] >= MIN_BUDGET)]
+        check_held_out(prior, task, runs)
+        sub = runs[(runs["unit"] == task) & (runs["budget"] >= MIN_BUDGET)]
         gold = float(sub["gold_cost"].iloc[0])
         for c in sorted(sub["weak_cost"].unique()):
             for b in sorted(sub[sub["weak_cost"] == c]["budget"].unique()):
@@ -349,6 +438,9 @@ def evaluate(
                     adv = advise_cell(prior, pool, task, c, b, s, gold, configs, pilot_frac, fixed)
                     row = {
                         "task": task,
+                        "base_task": base,
+                        "weak_labeler": str(sub["weak_labeler"].iloc[0]),
+                        "store": str(sub["store"].iloc[0]) if "store" in sub.columns else "",
                         "weak_cost": c,
                         "budget": b,
                         "seed": s,
@@ -394,6 +486,54 @@ def evaluate(
             f"{100 * (g['best'] - g['advisor']).mean():.2f} points"
         )
     return out
+
+
+def _strip_labeler(unit: str) -> str:
+    """The task of a unit name (`sst2 [finetune]` -> `sst2`)."""
+    return re.sub(r" \[[^\]]*\]$", "", unit)
+
+
+def held_out_units(runs: pd.DataFrame, tasks: list[str] | None = None) -> list[str]:
+    """The units to hold out: every unit of `runs`, or those named in `tasks` by unit or by task
+    (a task names all its units)."""
+    runs = _units(runs)
+    every = sorted(runs["unit"].unique())
+    if not tasks:
+        return every
+    pick = [u for u in every if u in tasks or runs.loc[runs["unit"] == u, "task"].iloc[0] in tasks]
+    unknown = [t for t in tasks if t not in every and t not in set(runs["task"])]
+    if unknown:
+        raise ValueError(f"no store holds {unknown}: the units are {every}")
+    return pick
+
+
+def held_out_prior(runs: pd.DataFrame, unit: str) -> AdvisorPrior:
+    """The prior for a held-out unit: fitted on the runs of every other task. The unit's task is
+    left out under every weak labeler (holding out `sst2 [finetune]` drops `sst2` (probe) too:
+    the same texts and strong model, only the weak labels differ)."""
+    runs = _units(runs)
+    base = runs.loc[runs["unit"] == unit, "task"].iloc[0]
+    t0 = time.perf_counter()
+    prior = fit_prior(runs[runs["task"] != base], source=f"stores without {base}")
+    log(
+        f"[{unit}] prior fitted on {', '.join(t.task for t in prior.tasks)} "
+        f"in {time.perf_counter() - t0:.0f} s"
+    )
+    return prior
+
+
+def check_held_out(prior: AdvisorPrior, unit: str, runs: pd.DataFrame) -> None:
+    """Refuse a prior that knows the held-out unit's task, under any weak labeler."""
+    runs = _units(runs)
+    base_of = dict(zip(runs["unit"], runs["task"], strict=True))
+    base = base_of.get(unit, unit)
+    known = {base_of.get(t.task, _strip_labeler(t.task)) for t in prior.tasks}
+    known |= {t.task for t in prior.tasks}
+    if base in known or unit in known:
+        raise ValueError(
+            f"the prior for held-out {unit} was fitted on {base}'s own store "
+            f"(its tasks: {', '.join(t.task for t in prior.tasks)})"
+        )
 
 
 def _known_q_advice(
@@ -667,8 +807,9 @@ def weak_ceiling_check(runs: pd.DataFrame, rows: pd.DataFrame) -> str:
         "|---" * 7 + "|",
     ]
     for t in prior.tasks:
+        name = short_unit(t.task)
         lines.append(
-            f"| {t.task} | {q.get(t.task, math.nan):.3f} | {t.weak_ceiling:.3f} | {t.ceiling:.3f} | "
+            f"| {name} | {q.get(name, math.nan):.3f} | {t.weak_ceiling:.3f} | {t.ceiling:.3f} | "
             f"{t.speed:.0f} | {t.delta:.2f} | {t.rmse:.3f} |"
         )
     return (
@@ -692,6 +833,45 @@ def pilot_table(rows: pd.DataFrame) -> str:
             f"| {c:g} | ${b:g} | {r['items']:.1f} | ${r['cost']:.2f} | {r['cost'] / b:.1%} | {r['zero']:.0%} |"
         )
     return "\n".join(lines)
+
+
+def short_unit(unit: str) -> str:
+    """A unit's name for the tables: a `file:PATH` task by its file name."""
+    m = re.match(r"file:(.*?)( \[[^\]]*\])?$", unit)
+    return f"file:{Path(m.group(1)).name}{m.group(2) or ''}" if m else unit
+
+
+def units_table(rows: pd.DataFrame) -> str:
+    """Each held-out unit: its store, task, weak labeler, weak prices, budgets and seeds, the
+    advisor's mean regret, and its calibration."""
+    lines = [
+        "| unit | store | task | weak labeler | weak $ | budgets | seeds | cells | advised runs | "
+        "mean regret | runs inside | cells with 80% inside | prediction minus realized |",
+        "|---" * 13 + "|",
+    ]
+    r = rows.assign(inside=coverage(rows), err=rows["predicted"] - rows["advisor"])
+    for unit, g in rows.groupby("task"):
+        prices = ", ".join(f"{c:g}" for c in sorted(g["weak_cost"].unique()))
+        budgets = sorted(g["budget"].unique())
+        lines.append(
+            f"| {unit} | {g['store'].iloc[0]} | {short_unit(str(g['base_task'].iloc[0]))} | "
+            f"{g['weak_labeler'].iloc[0]} | {prices} | ${budgets[0]:g}-${budgets[-1]:g} | "
+            f"{g['seed'].nunique()} | {g.groupby(['weak_cost', 'budget']).ngroups} | {len(g)} | "
+            f"{100 * (g['best'] - g['advisor']).mean():.2f} | "
+            f"{r.loc[g.index, 'inside'].mean():.0%} | "
+            f"{(r.loc[g.index].groupby(['weak_cost', 'budget'])['inside'].mean() >= 0.8).mean():.0%} | "
+            f"{100 * r.loc[g.index, 'err'].mean():+.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def read_stores(paths: list[str]) -> pd.DataFrame:
+    """The trained runs of the stores, each tagged with its store and unit."""
+    frames = []
+    for p in paths:
+        df = trained_runs(load_stores([p]))
+        frames.append(df.assign(store=str(p)))
+    return with_units(pd.concat(frames, ignore_index=True))
 
 
 def main() -> None:
@@ -723,13 +903,15 @@ def main() -> None:
     )
     args = ap.parse_args()
     t0 = time.perf_counter()
-    runs = trained_runs(load_stores(args.stores))
+    runs = read_stores(args.stores)
     if args.print_prior:
-        print(json.dumps(fit_prior(runs, source=", ".join(args.stores)).to_dict(), indent=1))
+        prior = fit_prior(runs, source=", ".join(args.stores))
+        print(json.dumps(prior.to_dict(), indent=1))
         return
-    extra = extra_runs(runs, Path(args.extra_store), args.workers)
+    check_units(runs)
+    extra = extra_runs(runs, Path(args.extra_store), args.workers, args.data_dir)
     grid = Grid.of(runs, extra)
-    log(f"{len(runs)} stored runs (+{len(extra)} seq_sft 50/50) of {sorted(runs['task'].unique())}")
+    log(f"{len(runs)} stored runs (+{len(extra)} seq_sft 50/50) of {sorted(runs['unit'].unique())}")
     priors: dict[str, AdvisorPrior] = {}
     pools: dict = {}
     realize = PilotRuns(runs, Path(args.pilot_store), args.data_dir, args.workers)
@@ -744,8 +926,10 @@ def main() -> None:
         realize=realize,
     )
     held_out = f" --tasks {' '.join(args.tasks)}" if args.tasks else ""
+    rows = rows.assign(task=rows["task"].map(short_unit))  # file:PATH tasks by their file name
     out = [
-        f"Command: `python benchmarks/advisor.py --from {' '.join(args.stores)} --pilot-frac {args.pilot_frac:g}{held_out}`; "
+        f"Command: `python benchmarks/advisor.py --from {' '.join(args.stores)} --data-dir "
+        f"{args.data_dir} --pilot-frac {args.pilot_frac:g}{held_out}`; "
         f"{len(rows)} advised runs in {rows.groupby(['task', 'weak_cost', 'budget']).ngroups} cells; "
         f"{time.perf_counter() - t0:.0f} s. {int(rows['pilot_run'].sum())} of the {len(rows)} "
         f"advised plans reuse a pilot and were run with it ({args.pilot_store}); the others are "
@@ -766,7 +950,22 @@ def main() -> None:
         pilot_table(rows),
         "### The weak-ceiling assumption",
         weak_ceiling_check(runs, rows),
+        "### The held-out units by store",
+        units_table(rows),
     ]
+    if rows["store"].nunique() > 1:
+        for store, sub in rows.groupby("store", sort=False):
+            out += [
+                f"## {store} alone ({sub.groupby(['task', 'weak_cost', 'budget']).ngroups} cells, "
+                f"{len(sub)} advised runs; each unit held out as above, its prior fitted on every "
+                "other task of all the stores)",
+                "### Regret against the hindsight-best allocation (points)",
+                summary(sub),
+                "### Every policy's mean regret by budget and by task (points)",
+                policy_tables(sub),
+                "### Calibration of the predicted accuracy",
+                calibration(sub),
+            ]
     if args.sensitivity:
         sens = [
             "| pilot | mean regret (points) | worst cell | runs in their 90% interval |",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from advisor_helpers import hand_prior
+from advisor_helpers import hand_prior, load_bench, synthetic_pool, synthetic_runs
 
 from labelmix.analysis.advisor import (
     DEFAULT_PRIOR_DICT,
@@ -37,8 +37,6 @@ from labelmix.analysis.advisor import (
 )
 from labelmix.errors import BudgetError, ConfigError, DataError
 from labelmix.labels.budget import Ledger, Prices, allocate
-from labelmix.labels.oracle import Oracle
-from labelmix.labels.weak import WeakLabeler
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("weak_only", "gold_only", "seq_sft", "seq_sft_logconf")
@@ -46,32 +44,6 @@ FRACS = (0.05, 0.2, 0.4, 0.6, 0.8)
 
 
 # ---------------------------------------------------------------- synthetic stores and pilots
-
-
-def synthetic_runs(tasks: dict[str, tuple[float, float, float]], seed: int = 0) -> pd.DataFrame:
-    """Runs of a study grid drawn from the model itself: task -> (A, s, q), gamma 0, noise 0.01
-    per run, three seeds, the pool of 10,000 items capping weak labels."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for task, (a, s, q) in tasks.items():
-        for c in (0.5, 0.1, 0.01):
-            for b in (4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0):
-                grid = [("weak_only", 0.0), ("gold_only", 1.0)]
-                grid += [(m, g) for m in ("seq_sft", "seq_sft_logconf") for g in FRACS]
-                for m, g in grid:
-                    alloc = allocate(b, g, Prices(c, 1.0))
-                    n_g = alloc.n_gold if m != "weak_only" else 0
-                    n_w = min(alloc.n_weak if m != "gold_only" else 0, 10_000 - n_g)
-                    mean = predict_accuracy(n_w, n_g, q, a, s, 0.0)
-                    for sd in range(3):
-                        rows.append(
-                            dict(
-                                status="ok", task=task, method=m, weak_cost=c, budget=b,
-                                gold_frac=g, seed=sd, n_weak=n_w, n_gold=n_g, model="smollm2",
-                                accuracy=float(mean + rng.normal(0, 0.01)),
-                            )
-                        )  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 STORE_TASKS = {
@@ -193,17 +165,7 @@ def test_ridge_cv_learns_a_separable_task_and_not_noise() -> None:
 # ---------------------------------------------------------------- the pilot's accounting
 
 
-def _pool(n: int, q: float, seed: int = 0) -> tuple[list[str], Oracle, WeakLabeler]:
-    rng = np.random.default_rng(seed)
-    ids = [f"{i:032x}" for i in range(n)]
-    gold = rng.integers(0, 2, n)
-    right = rng.random(n) < q
-    weak = np.where(right, gold, 1 - gold) * 0.8 + 0.1  # soft: 0.9 or 0.1
-    return (
-        ids,
-        Oracle(dict(zip(ids, gold.tolist(), strict=True)), 1.0),
-        WeakLabeler(dict(zip(ids, weak.tolist(), strict=True)), 0.0),
-    )
+_pool = synthetic_pool
 
 
 @pytest.mark.parametrize("budget, weak_cost", [(256.0, 0.1), (1024.0, 0.5), (64.0, 0.01)])
@@ -484,15 +446,8 @@ def test_advise_cli_refusals_and_a_file_task(tiny_bert: Path, tmp_path: Path) ->
 
 @pytest.fixture(scope="module")
 def bench():  # type: ignore[no-untyped-def]
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("advisor_bench", ROOT / "benchmarks/advisor.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_bench()
+    sys.modules.pop("advisor_bench", None)
 
 
 def _bench_runs() -> pd.DataFrame:

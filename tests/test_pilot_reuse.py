@@ -294,3 +294,89 @@ def test_a_pilot_item_counts_once_for_a_few_shot_prefix() -> None:
         RunConfig(
             method="seq_sft_2shot", budget=2.5, weak_cost=0.5, gold_frac=1.0, pilot=["x"]
         ).check_buys_labels()
+
+
+# ---------------------------------------------------------------- the weak labeler of the advice
+
+
+def _file_with_weak_labels(tmp_path: Path) -> Path:
+    """A `file:` task whose rows carry two columns of weak labels: `weak_label` always right,
+    `wrong` always wrong, so which one the pilot bought shows in its agreement with gold."""
+    rows = [
+        {"text": f"item number {i} of kind {i % 7}", "label": i % 2, "weak_label": i % 2,
+         "wrong": 1 - i % 2}
+        for i in range(400)
+    ]  # fmt: skip
+    path = tmp_path / "weak.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_advise_buys_the_pilot_from_the_chosen_weak_labeler(
+    tiny_llama: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """The pilot's weak labels come from `weak_labeler` (here two columns of the task's file);
+    the advice records the labeler, its run uses it, and its JSON keeps it."""
+    task = f"file:{_file_with_weak_labels(tmp_path)}"
+    kw: dict[str, Any] = dict(
+        budget=32.0, weak_cost=0.1, pilot_frac=0.3, prior=hand_prior(model=str(tiny_llama)),
+        weak_model=str(tiny_bert), split_sizes=SIZES,
+    )  # fmt: skip
+    right = advise(task, weak_labeler="column", **kw)
+    wrong = advise(task, weak_labeler="column:wrong", **kw)
+    assert right.pilot.n_items >= 8 and right.pilot.n_agree == right.pilot.n_items
+    assert wrong.pilot.n_items >= 8 and wrong.pilot.n_agree == 0
+    assert (right.weak_labeler, wrong.weak_labeler) == ("column", "column:wrong")
+    assert wrong.run_config().weak_labeler == "column:wrong"
+    back = Advice.from_dict(json.loads(wrong.to_json()))
+    assert (
+        back.weak_labeler == "column:wrong" and back.run_config().key() == wrong.run_config().key()
+    )
+    # the default is the probe, as for `labelmix run`; an advice written before the weak
+    # labeler was recorded bought its pilot from the probe
+    old = json.loads(right.to_json())
+    del old["weak_labeler"]
+    assert Advice.from_dict(old).run_config().weak_labeler == "probe"
+
+
+def test_advise_refuses_a_bad_weak_labeler_before_any_work(tmp_path: Path) -> None:
+    from labelmix.errors import ConfigError
+
+    out = lm("advise", "--budget", "64", "--weak-labeler", "nope", "--from", str(tmp_path / "x"))
+    assert out.code == 2 and "unknown weak labeler 'nope'" in out.stderr, out.stderr
+    out = lm("advise", "--budget", "64", "--weak-labeler", "column")  # cities is no file
+    assert out.code == 2 and "column" in out.stderr, out.stderr
+    out = lm("advise", "--budget", "64", "--weak-labeler", "prompt", "--weak-model", "minilm")
+    assert out.code == 2 and "causal LM" in out.stderr, out.stderr
+    with pytest.raises(ConfigError, match="unknown weak labeler"):
+        advise("cities", budget=64.0, weak_labeler="finetune:x", stores=[tmp_path / "not_read"])
+
+
+def test_labelmix_run_follows_the_advices_weak_labeler(
+    tiny_llama: Path, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`labelmix advise --weak-labeler L --json` then `labelmix run --advice`: the pilot and the
+    run both buy weak labels from L (here the always-wrong column: the run's weak labels are 0%
+    accurate on test), and the run refuses another --weak-labeler."""
+    import labelmix.analysis.advisor as advisor
+
+    monkeypatch.setattr(advisor, "default_prior", lambda: hand_prior(model=str(tiny_llama)))
+    task = f"file:{_file_with_weak_labels(tmp_path)}"
+    sizes = ("--weak-train", "60", "--pool", "120", "--test", "60", "--select", "20")
+    out = lm(
+        "advise", "--task", task, "--budget", "32", "--pilot-frac", "0.3", "--weak-labeler",
+        "column:wrong", "--weak-model", str(tiny_bert), *sizes, "--json",
+    )  # fmt: skip
+    assert out.code == 0, out.text
+    d = json.loads(out.stdout)
+    assert d["weak_labeler"] == "column:wrong" and d["pilot"]["n_agree"] == 0
+    path = tmp_path / "advice.json"
+    path.write_text(out.stdout)
+    refused = lm("run", "--advice", str(path), "--weak-labeler", "probe")
+    assert refused.code == 2 and "drop --weak-labeler" in refused.stderr
+    ran = lm("run", "--advice", str(path), "--max-steps", "5", "--out", str(tmp_path / "runs"))
+    assert ran.code == 0, ran.text
+    (result,) = (tmp_path / "runs").glob("*.json")
+    r = json.loads(result.read_text())
+    assert r["config"]["weak_labeler"] == "column:wrong" and r["weak_labeler"] == "column:wrong"
+    assert r["weak_label_test_accuracy"] == 0.0

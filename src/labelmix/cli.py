@@ -687,7 +687,19 @@ def advise_cmd(
             "--from", help="A study store to learn from; repeat for several (default: built-in)."
         ),
     ] = None,
-    weak_model: str = RUN.weak_model,
+    weak_labeler: Annotated[
+        str,
+        typer.Option(
+            "--weak-labeler",
+            help="Where the weak labels come from (the pilot's and the advised run's): probe | "
+            "finetune | prompt | column | column:FIELD | column:PATH.jsonl|csv[:FIELD] (see "
+            "`labelmix weak-labels --help`).",
+        ),
+    ] = RUN.weak_labeler,
+    weak_model: Annotated[
+        str | None,
+        typer.Option(help="Model of the weak labeler (default: minilm; smollm2 for prompt)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Draws the splits and the pilot's items.")] = 0,
     data_dir: DataDir = None,
     weak_train: WeakTrain = SIZES.weak_train,
@@ -700,8 +712,11 @@ def advise_cmd(
     same items, charged and reused), then predicts each allocation's accuracy from the stores.
     `labelmix run --advice FILE` follows the advice saved with --json."""
     from labelmix.analysis.advisor import advise, check_request
+    from labelmix.labels.weak import check_labeler, default_weak_model
 
     check_request(budget, weak_cost, gold_cost, pilot_frac)
+    weak_model = weak_model or default_weak_model(weak_labeler)
+    check_labeler(weak_labeler, task, weak_model)  # as `labelmix run` does, before any work
     for store in stores or []:
         _require_store(store)
     where = _data_dir(data_dir)
@@ -712,6 +727,7 @@ def advise_cmd(
         gold_cost=gold_cost,
         pilot_frac=pilot_frac,
         stores=stores,
+        weak_labeler=weak_labeler,
         weak_model=weak_model,
         seed=seed,
         data_dir=str(where) if where else None,
@@ -722,7 +738,8 @@ def advise_cmd(
         return
     p = a.pilot
     typer.echo(
-        f"advice for {a.task}: ${a.budget:g}, weak labels ${a.weak_cost:g}, gold ${a.gold_cost:g}\n"
+        f"advice for {a.task}: ${a.budget:g}, weak labels ${a.weak_cost:g} ({a.weak_labeler}), "
+        f"gold ${a.gold_cost:g}\n"
         f"  plan:      {a.method}, {a.n_weak} weak + {a.n_gold} gold labels"
         + (f" (the pilot's {p.n_items} of each included)" if p.n_items else "")
         + f"\n  predicted: test accuracy {a.predicted_accuracy:.3f} "

@@ -184,6 +184,28 @@ def trained_runs(df: pd.DataFrame) -> pd.DataFrame:
     return runs.copy()
 
 
+def task_unit(task: str, weak_labeler: Any = None) -> str:
+    """The name a store task's curve is fitted under: the task, and its weak labeler where that
+    is not the default (probe), e.g. `sst2 [finetune]`. Weak labels of another labeler have
+    another accuracy, so the same task with them is another curve (another weak ceiling and
+    delta): the two must neither be averaged into one point nor count as one task."""
+    if weak_labeler is None or (isinstance(weak_labeler, float) and math.isnan(weak_labeler)):
+        weak_labeler = "probe"
+    return str(task) if weak_labeler == "probe" else f"{task} [{weak_labeler}]"
+
+
+def with_units(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with `weak_labeler` filled (records from before the field say nothing: they used
+    the default, probe) and `unit`: the task and its weak labeler (`task_unit`)."""
+    out = runs.copy()
+    if "weak_labeler" in out.columns:
+        out["weak_labeler"] = out["weak_labeler"].fillna("probe").astype(str)
+    else:
+        out["weak_labeler"] = "probe"
+    out["unit"] = [task_unit(t, w) for t, w in zip(out["task"], out["weak_labeler"], strict=True)]
+    return out
+
+
 def _fit_task(points: pd.DataFrame, gamma: float) -> tuple[float, float, float, float]:
     """Least squares (weighted by seeds) of one task's mean accuracies over a grid of
     (A, s, weak ceiling). Returns (sse, A, s, weak ceiling)."""
@@ -206,7 +228,10 @@ def fit_prior(df: pd.DataFrame, source: str = "", min_points: int = 6) -> Adviso
     """Fit the advisor's prior on a table of runs (one or several stores; `trained_runs`)."""
     from labelmix.analysis.frontier import DEFAULT_BY, aggregate_points
 
+    # One curve per task and weak labeler (`task_unit`): named by both where the labeler is not
+    # the default, so a task swept with two labelers is two curves, never one averaged point.
     runs = trained_runs(df)
+    runs = with_units(runs).assign(task=lambda r: r["unit"])
     points = aggregate_points(runs, by=DEFAULT_BY)  # mean over seeds, as every report has them
     by_task = {t: g for t, g in points.groupby("task") if len(g) >= min_points}
     if not by_task:
@@ -623,10 +648,12 @@ class Advice:
     reason: str
     pilot_ids: tuple[str, ...] = ()  # the pilot's pool items: their gold and weak labels are paid
     # Where the pilot was bought, so that `run_config` trains on the same pool: the prior's
-    # strong model, the weak labels' model, the seed that drew the splits, their sizes, the data.
+    # strong model, the weak labels' labeler and model, the seed that drew the splits, their
+    # sizes, the data.
     model: str = "smollm2"
     layer: int | None = None
     weak_model: str = "minilm"
+    weak_labeler: str = "probe"
     seed: int = 0
     split_sizes: SplitSizes = field(default_factory=SplitSizes)
     data_dir: str | None = None
@@ -638,8 +665,9 @@ class Advice:
     def run_config(self, base: RunConfig | None = None) -> RunConfig:
         """The run that follows this plan and reuses the pilot's labels (charged once, inside
         the budget): the plan's method and grid gold fraction, the budget and prices, the pilot's
-        items, on the pool the pilot came from. `base`: another run whose other settings
-        (model, trainer, splits, seed, schedule) to keep, e.g. a stored run of the same pool."""
+        items, on the pool the pilot came from, with the weak labeler the pilot's weak labels
+        came from. `base`: another run whose other settings (model, trainer, weak labeler,
+        splits, seed, schedule) to keep, e.g. a stored run of the same pool."""
         plan: dict[str, Any] = dict(
             task=self.task,
             method=self.method,
@@ -656,6 +684,7 @@ class Advice:
             model=self.model,
             layer=self.layer,
             weak_model=self.weak_model,
+            weak_labeler=self.weak_labeler,
             seed=self.seed,
             split_sizes=self.split_sizes,
             data_dir=self.data_dir,
@@ -680,6 +709,8 @@ class Advice:
         if not isinstance(d, Mapping):
             raise DataError(f"an advice is a JSON object, not {type(d).__name__}")
         names = [f.name for f in fields(Advice)]
+        # An advice written before the weak labeler was recorded bought its pilot from the probe.
+        d = {**_ADVICE_OPTIONAL, **d}
         missing = [n for n in names if n not in d]
         if missing:
             raise DataError(
@@ -717,6 +748,10 @@ class Advice:
             return Advice.from_dict(d)
         except DataError as e:
             raise DataError(f"advice file {path}: {e}") from None
+
+
+# Advice fields an older advice file may lack, and what they were then.
+_ADVICE_OPTIONAL: dict[str, Any] = {"weak_labeler": "probe"}
 
 
 def check_request(budget: float, weak_cost: float, gold_cost: float, pilot_frac: float) -> None:
@@ -984,20 +1019,29 @@ def advise(
     pilot_frac: float = DEFAULT_PILOT_FRAC,
     stores: Sequence[str | Path] | None = None,
     prior: AdvisorPrior | None = None,
-    weak_model: str = "minilm",
+    weak_labeler: str = "probe",
+    weak_model: str | None = None,
     seed: int = 0,
     data_dir: str | Path | None = None,
     split_sizes: Any = None,
     on_prior: Callable[[AdvisorPrior], None] | None = None,
 ) -> Advice:
     """Advise how to spend `budget` on `task` (a registered name or `file:PATH`): buy the pilot
-    from the task's pool (gold labels from its labels, weak labels from `weak_model` trained on
-    its weak_train split, a sunk cost as everywhere in labelmix), then plan. `stores`: study
-    stores to fit the prior on (default: the built-in prior of results/paper_regimes)."""
+    from the task's pool (gold labels from its labels, weak labels from `weak_labeler`, as
+    `labelmix run --weak-labeler` has them: probe, finetune, prompt, column[:SOURCE], with
+    `weak_model` (default: the labeler's) trained on the weak_train split, a sunk cost as
+    everywhere in labelmix), then plan. The advice records the labeler, so the run that follows
+    it buys its other weak labels from the same one. `stores`: study stores to fit the prior on
+    (default: the built-in prior of results/paper_regimes)."""
+    from labelmix.labels.weak import check_labeler, default_weak_model
+    from labelmix.models.loading import check_model_name
     from labelmix.tasks.registry import get_task
 
     check_request(budget, weak_cost, gold_cost, pilot_frac)
-    get_task(task)  # an unknown task is refused before the stores are read
+    get_task(task)  # an unknown task or weak labeler is refused before the stores are read
+    weak_model = weak_model or default_weak_model(weak_labeler)
+    check_model_name(weak_model)
+    check_labeler(weak_labeler, task, weak_model)
     if prior is None:
         prior = (
             fit_prior(load_stores(stores), source=", ".join(map(str, stores)))
@@ -1018,7 +1062,8 @@ def advise(
         env = data_dir_from_env()
         where = str(env) if env else None
     splits = cached_splits(task, where, sizes, seed)
-    weak = cached_weak_labeler(task, where, sizes, seed, weak_model).priced(weak_cost)
+    weak = cached_weak_labeler(task, where, sizes, seed, weak_model, weak_labeler)
+    weak = weak.priced(weak_cost)
     pool = splits.pool
     order = np.random.default_rng([seed, 7]).permutation(len(pool))
     ledger = Ledger(budget)
@@ -1044,6 +1089,7 @@ def advise(
         model=prior.model,
         layer=prior.layer,
         weak_model=weak_model,
+        weak_labeler=weak_labeler,
         seed=seed,
         split_sizes=sizes,
         data_dir=where,
