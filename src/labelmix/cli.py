@@ -48,6 +48,19 @@ DataDir = Annotated[
 WeakTrain = Annotated[
     int, typer.Option(help="Gold labels that train the weak labeler (a sunk cost, not budgeted).")
 ]
+# `run` and `advise` (the advice's pilot buys from the labeler its run will use).
+WeakLabelerFlag = Annotated[
+    str,
+    typer.Option(
+        "--weak-labeler",
+        help="Where weak labels come from: probe | finetune | prompt | column | "
+        "column:FIELD | column:PATH.jsonl|csv[:FIELD] (see `labelmix weak-labels --help`).",
+    ),
+]
+WeakModelFlag = Annotated[
+    str | None,
+    typer.Option(help="Model of the weak labeler (default: minilm; smollm2 for prompt)."),
+]
 PoolSize = Annotated[int, typer.Option("--pool", help="Unlabelled examples a budget can buy.")]
 TestSize = Annotated[
     int, typer.Option("--test", help="Held-out examples for the reported metrics.")
@@ -289,18 +302,8 @@ def run_cmd(
         str, typer.Option(help="probe | lora (few_shot always uses icl)")
     ] = RUN.trainer,
     model: str = RUN.model,
-    weak_labeler: Annotated[
-        str,
-        typer.Option(
-            "--weak-labeler",
-            help="Where weak labels come from: probe | finetune | prompt | column | "
-            "column:FIELD | column:PATH.jsonl|csv[:FIELD] (see `labelmix weak-labels --help`).",
-        ),
-    ] = RUN.weak_labeler,
-    weak_model: Annotated[
-        str | None,
-        typer.Option(help="Model of the weak labeler (default: minilm; smollm2 for prompt)."),
-    ] = None,
+    weak_labeler: WeakLabelerFlag = RUN.weak_labeler,
+    weak_model: WeakModelFlag = None,
     seed: int = RUN.seed,
     shots: Annotated[int | None, typer.Option(help="k for few-shot methods.")] = None,
     layer: Annotated[int | None, typer.Option(help="probe: hidden layer of the features.")] = None,
@@ -687,19 +690,8 @@ def advise_cmd(
             "--from", help="A study store to learn from; repeat for several (default: built-in)."
         ),
     ] = None,
-    weak_labeler: Annotated[
-        str,
-        typer.Option(
-            "--weak-labeler",
-            help="Where the weak labels come from (the pilot's and the advised run's): probe | "
-            "finetune | prompt | column | column:FIELD | column:PATH.jsonl|csv[:FIELD] (see "
-            "`labelmix weak-labels --help`).",
-        ),
-    ] = RUN.weak_labeler,
-    weak_model: Annotated[
-        str | None,
-        typer.Option(help="Model of the weak labeler (default: minilm; smollm2 for prompt)."),
-    ] = None,
+    weak_labeler: WeakLabelerFlag = RUN.weak_labeler,
+    weak_model: WeakModelFlag = None,
     seed: Annotated[int, typer.Option(help="Draws the splits and the pilot's items.")] = 0,
     data_dir: DataDir = None,
     weak_train: WeakTrain = SIZES.weak_train,
