@@ -34,6 +34,7 @@ def parted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bundled:
         parts=tuple(entries),
         sha256=hashlib.sha256(b"".join(PARTS)).hexdigest(),
         optional=True,
+        install=BUNDLED["qwen0.5b"].install,  # the errors name how to install the parts
     )
     monkeypatch.setitem(BUNDLED, "fake", b)
     return b

