@@ -60,6 +60,7 @@ from labelmix.analysis.advisor import (
     trained_runs,
     with_units,
 )
+from labelmix.analysis.stats import t975
 from labelmix.config import RunConfig
 from labelmix.labels.budget import Ledger
 from labelmix.labels.oracle import Oracle
@@ -72,19 +73,6 @@ MIN_BUDGET = 16.0
 ENDS = ("weak_only", "gold_only")
 POLICIES = ("advisor", "all-gold", "all-weak", "seq_sft 50/50", "rule of thumb")
 REFERENCES = ("selection split", "advisor, q known")
-# Two-sided 95% quantiles of Student's t by degrees of freedom (n seeds - 1).
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-         9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
-
-
-def t975(n: int) -> float:
-    """The t quantile of a 95% interval over n seeds (NaN below 2 seeds; the table's next
-    smaller degrees of freedom, so never too narrow; 1.96 above 30)."""
-    if n < 2:
-        return math.nan
-    if n - 1 > max(_T975):
-        return 1.96
-    return _T975[max(k for k in _T975 if k <= n - 1)]
 
 
 def log(msg: str) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from advisor import t975  # this folder's t quantiles (no scipy in the environment)
+
+from labelmix.analysis.stats import t975
 
 CELL = ["task", "budget", "gold_frac", "weak_cost"]
 

@@ -26,6 +26,7 @@ from labelmix.analysis.frontier import aggregate_points, choice_column
 from labelmix.analysis.plots import plot_frontier, plot_regimes
 from labelmix.analysis.regimes import decided_regimes
 from labelmix.analysis.report import write_report
+from labelmix.analysis.stats import t975
 from labelmix.sweep import Store, SweepConfig, expand, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def reachable(df: pd.DataFrame) -> pd.DataFrame:
             cand = sub[sub["budget"] <= b]
             best = cand.loc[cand[metric].idxmax()]
             sd, n = float(best["accuracy_sd"]), int(best["n_seeds"])
-            ci = T95.get(n, 1.96) * sd / np.sqrt(n) if n > 1 else float("nan")
+            ci = t975(n) * sd / np.sqrt(n) if n > 1 else float("nan")
             rows.append(
                 dict(zip(keys, key, strict=True))
                 | {
@@ -65,10 +66,6 @@ def reachable(df: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-# Two-sided 95% t quantiles by number of seeds (df = n - 1).
-T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 8: 2.365, 10: 2.262}
 
 
 def md_table(

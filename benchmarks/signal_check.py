@@ -33,6 +33,7 @@ from labelmix.analysis.signal import (
     SIGNAL_SIZES,
     overall_verdict,
     signal_check,
+    verdict_over_seeds,
 )
 from labelmix.tasks.splits import SplitSizes
 
@@ -77,74 +78,103 @@ def _ci(lo: float, hi: float) -> str:
 
 
 def tables(out: Path) -> str:
-    """Markdown tables from every saved measurement, one block of rows per task."""
-    by_task: dict[str, list[dict[str, Any]]] = {}
+    """Markdown tables from every saved measurement, one block of rows per task and seed, and
+    the verdict over seeds for a task checked on several."""
+    by_task: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for path in sorted(out.glob("*.json")):
         rec = json.loads(path.read_text())
-        by_task.setdefault(rec["task"], []).append(rec)
-    weak_rows, gold_rows, verdict_rows, runs = [], [], [], []
-    for full_name, recs in by_task.items():
+        by_task.setdefault(rec["task"], {}).setdefault(int(rec["seed"]), []).append(rec)
+    weak_rows, gold_rows, verdict_rows, seeds_rows, runs = [], [], [], [], []
+    first: dict[str, Any] = {}
+    for full_name, by_seed in by_task.items():
         task = _name(full_name)
-        first = recs[0]
-        # one row per labeler: the first measurement of it (a later one on the same splits and
-        # seed gives the same labels, from the cache)
-        sides = list({w["labeler"]: w for rec in reversed(recs) for w in rec["weak"]}.values())
-        s = first["split_sizes"]
-        for rec in recs:
-            labelers = ", ".join(w["labeler"] for w in rec["weak"])
-            command = rec["command"]
-            if rec.get("data_dir"):  # where the data lives here is no part of the method
-                command = command.replace(rec["data_dir"], "$LABELMIX_DATA_DIR")
-            runs.append(f"| {task} | {labelers} | {rec['date']} | `{command}` |")
-        for w in sides:
-            weak_rows.append(
-                f"| {task} | {w['labeler']} ({w['model'] or 'given'}) | {w['pool_accuracy']:.3f} "
-                f"{_ci(*w['pool_ci'])} | {w['pool_auroc']:.3f} | {w['pool_brier']:.3f} | "
-                f"{w['pool_ece']:.3f} | {w['test_accuracy']:.3f} {_ci(*w['test_ci'])} | "
-                f"{w['time_s'] / 60:.1f} min |"
+        firsts = []
+        for seed, recs in sorted(by_seed.items()):
+            first = recs[0]
+            # one row per labeler: the first measurement of it (a later one on the same splits
+            # and seed gives the same labels, from the cache)
+            sides = list({w["labeler"]: w for rec in reversed(recs) for w in rec["weak"]}.values())
+            firsts.append({**first, "weak": sides})
+            s = first["split_sizes"]
+            for rec in recs:
+                labelers = ", ".join(w["labeler"] for w in rec["weak"])
+                command = rec["command"]
+                if rec.get("data_dir"):  # where the data lives here is no part of the method
+                    command = command.replace(rec["data_dir"], "$LABELMIX_DATA_DIR")
+                runs.append(f"| {task} | {seed} | {labelers} | {rec['date']} | `{command}` |")
+            for w in sides:
+                weak_rows.append(
+                    f"| {task} | {seed} | {w['labeler']} ({w['model'] or 'given'}) | "
+                    f"{w['pool_accuracy']:.3f} {_ci(*w['pool_ci'])} | {w['pool_auroc']:.3f} | "
+                    f"{w['pool_brier']:.3f} | {w['pool_ece']:.3f} | {w['test_accuracy']:.3f} "
+                    f"{_ci(*w['test_ci'])} | {w['time_s'] / 60:.1f} min |"
+                )
+            gold = {g["n_gold"]: g for g in first["gold"]}
+            cells = [f"{gold[n]['test_accuracy']:.3f}" if n in gold else "–" for n in GOLD_COUNTS]
+            ceiling = first["gold"][-1]
+            gold_rows.append(
+                f"| {task} | {seed} | {s['weak_train']} / {s['pool']} / {s['test']} | "
+                f"{' | '.join(cells)} | {ceiling['n_gold']}: {ceiling['test_accuracy']:.3f} "
+                f"{_ci(*ceiling['test_ci'])} |"
             )
-        gold = {g["n_gold"]: g for g in first["gold"]}
-        cells = [f"{gold[n]['test_accuracy']:.3f}" if n in gold else "–" for n in GOLD_COUNTS]
-        ceiling = first["gold"][-1]
-        gold_rows.append(
-            f"| {task} | {s['weak_train']} / {s['pool']} / {s['test']} | {' | '.join(cells)} | "
-            f"{ceiling['n_gold']}: {ceiling['test_accuracy']:.3f} {_ci(*ceiling['test_ci'])} |"
-        )
-        verdicts = ", ".join(
-            f"{w['labeler']} {w['headroom']:+.3f} {_ci(*w['headroom_ci'])} **{w['verdict']}**"
-            for w in sides
-        )
-        verdict_rows.append(
-            f"| {task} | {verdicts} | **{overall_verdict([w['verdict'] for w in sides])}** |"
-        )
+            verdicts = ", ".join(
+                f"{w['labeler']} {w['headroom']:+.3f} {_ci(*w['headroom_ci'])} **{w['verdict']}**"
+                for w in sides
+            )
+            verdict_rows.append(
+                f"| {task} | {seed} | {verdicts} | "
+                f"**{overall_verdict([w['verdict'] for w in sides])}** |"
+            )
+        if len(firsts) > 1:
+            for v in verdict_over_seeds(firsts):
+                seeds_rows.append(
+                    f"| {task} | {', '.join(map(str, v.seeds))} | {v.labeler} | "
+                    f"{v.weak_accuracy:.3f} {_ci(*v.weak_ci)} | {v.headroom:+.3f} "
+                    f"{_ci(*v.headroom_ci)} | {', '.join(v.seed_verdicts)} | **{v.verdict}** |"
+                )
+    over_seeds = []
+    if seeds_rows:
+        over_seeds = [
+            "### Verdict over seeds (what a study averaging these seeds can expect)",
+            "",
+            "Means over the seeds' checks; each interval is the wider of a 95% t-interval over "
+            "the seeds and the seeds' bootstrap intervals combined (`verdict_over_seeds`).",
+            "",
+            "| task | seeds | labeler | weak test accuracy [95% CI] | ceiling − weak [95% CI] "
+            "| per seed | verdict |",
+            "|---|---|---|---|---|---|---|",
+            *seeds_rows,
+            "",
+        ]
     return "\n".join(
         [
             "### Weak labels (accuracy at P > 0.5, 95% bootstrap interval)",
             "",
-            "| task | labeler (model) | pool accuracy | pool AUROC | pool Brier | pool ECE "
+            "| task | seed | labeler (model) | pool accuracy | pool AUROC | pool Brier | pool ECE "
             "| test accuracy | time to make (first run) |",
-            "|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|",
             *weak_rows,
             "",
             f"### Strong model: {first['strong_model']} probe, gold labels only (test accuracy)",
             "",
-            "| task | weak_train / pool / test | "
+            "| task | seed | weak_train / pool / test | "
             + " | ".join(f"{n} gold" for n in GOLD_COUNTS)
             + " | ceiling: whole pool [95% CI] |",
-            "|---|---|" + "---|" * len(GOLD_COUNTS) + "---|",
+            "|---|---|---|" + "---|" * len(GOLD_COUNTS) + "---|",
             *gold_rows,
             "",
             f"### Verdict (weak ≥ {MIN_WEAK_ACCURACY} and ceiling − weak ≥ {MIN_HEADROOM}, "
             "by their intervals)",
             "",
-            "| task | ceiling − weak per labeler [95% CI] → verdict | task's verdict |",
-            "|---|---|---|",
+            "| task | seed | ceiling − weak per labeler [95% CI] → verdict | task's verdict |",
+            "|---|---|---|---|",
             *verdict_rows,
             "",
+            *over_seeds,
             "### Measurements",
             "",
-            "| task | labelers | date | command |",
-            "|---|---|---|---|",
+            "| task | seed | labelers | date | command |",
+            "|---|---|---|---|---|",
             *runs,
         ]
     )

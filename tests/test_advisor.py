@@ -549,13 +549,6 @@ def test_the_benchmark_runs_a_plan_on_the_stores_settings(bench, tmp_path: Path)
     assert cfg.effective_schedule() == stored.effective_schedule() and cfg.data_dir == "/data"
 
 
-def test_the_benchmark_t_quantiles(bench) -> None:  # type: ignore[no-untyped-def]
-    assert bench.t975(3) == pytest.approx(4.303)
-    assert bench.t975(7) == pytest.approx(2.447)  # was 1.96: too narrow for 7 seeds
-    assert bench.t975(12) == pytest.approx(2.228)  # df 11 is not tabled: df 10, wider
-    assert bench.t975(100) == 1.96 and math.isnan(bench.t975(1))
-
-
 def test_the_cli_pilot_cap_default_is_the_advisors() -> None:
     import inspect
 

@@ -15,7 +15,9 @@ from labelmix.analysis.signal import (
     decide,
     overall_verdict,
     signal_check,
+    verdict_over_seeds,
 )
+from labelmix.errors import ConfigError
 from labelmix.tasks import get_task, load_splits
 from labelmix.tasks.splits import SplitSizes
 
@@ -45,11 +47,13 @@ def test_the_task_verdict_combines_the_labelers() -> None:
     assert overall_verdict(["no", "undecided"]) == "undecided"
 
 
-def _gold_as_weak(path: Path) -> Path:
+def _gold_as_weak(path: Path, seeds: tuple[int, ...] = (0,)) -> Path:
     """A file of weak labels equal to the gold labels: a perfect weak side, so "no" headroom."""
-    splits = load_splits(get_task("cities"), None, SIZES, 0)
-    rows = [{"text": e.text, "weak_label": e.label} for e in splits.pool + splits.test]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows = {}
+    for seed in seeds:
+        splits = load_splits(get_task("cities"), None, SIZES, seed)
+        rows |= {e.text: {"text": e.text, "weak_label": e.label} for e in splits.pool + splits.test}
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
     return path
 
 
@@ -90,3 +94,76 @@ def test_signal_command(tmp_path: Path, tiny_bert: Path, tiny_llama: Path) -> No
     assert code == 2 and err.startswith("error: --gold-counts")
     code, _, err = lm("signal", "cities", "--labelers", "bogus")
     assert code == 2 and "unknown weak labeler 'bogus'" in err
+
+
+def _check(seed: int, weak: float, weak_ci: float, head: float, head_ci: float) -> dict:
+    """One seed's check as `SignalReport.to_dict()` has it (only what the pooling reads)."""
+    side = {
+        "labeler": "finetune",
+        "test_accuracy": weak,
+        "test_ci": [weak - weak_ci, weak + weak_ci],
+        "headroom": head,
+        "headroom_ci": [head - head_ci, head + head_ci],
+        "verdict": decide((weak - weak_ci, weak + weak_ci), (head - head_ci, head + head_ci)),
+    }
+    sizes = {"weak_train": 600, "pool": 2500, "select": 500, "test": 500}
+    return {"task": "t", "strong_model": "m", "split_sizes": sizes, "seed": seed, "weak": [side]}
+
+
+def test_the_verdict_over_seeds_uses_a_t_interval_over_seeds() -> None:
+    checks = [_check(0, 0.70, 0.01, 0.10, 0.01), _check(1, 0.72, 0.01, 0.13, 0.01),
+              _check(2, 0.74, 0.01, 0.16, 0.01)]  # fmt: skip
+    (v,) = verdict_over_seeds(checks)
+    # sd over seeds 0.02 (weak) and 0.03 (headroom); t(0.975, 2) = 4.303; n = 3
+    assert v.weak_accuracy == pytest.approx(0.72)
+    assert v.weak_ci == pytest.approx((0.72 - 4.303 * 0.02 / 3**0.5, 0.72 + 4.303 * 0.02 / 3**0.5))
+    assert v.headroom_ci[0] == pytest.approx(0.13 - 4.303 * 0.03 / 3**0.5)  # 0.0555: above 0.05
+    assert v.verdict == "yes" and v.seeds == (0, 1, 2)
+    assert v.seed_verdicts == ("yes", "yes", "yes")
+
+
+def test_seeds_that_agree_cannot_narrow_it_below_the_test_examples() -> None:
+    # Equal values on every seed (sd 0): the per-seed bootstrap intervals, combined, still count.
+    (v,) = verdict_over_seeds([_check(s, 0.70, 0.04, 0.06, 0.04) for s in range(4)])
+    half = 1.95996 * ((4 * (0.04 / 1.95996) ** 2) ** 0.5) / 4  # = 0.02
+    assert v.headroom_ci == pytest.approx((0.06 - half, 0.06 + half))
+    assert v.verdict == "undecided"  # 0.04 < 0.05 <= 0.08; each seed alone also undecided
+
+
+def test_the_verdict_over_seeds_refuses_checks_that_do_not_pool() -> None:
+    with pytest.raises(ConfigError, match="at least two seeds"):
+        verdict_over_seeds([_check(0, 0.7, 0.01, 0.1, 0.01)])
+    with pytest.raises(ConfigError, match="repeat"):
+        verdict_over_seeds([_check(0, 0.7, 0.01, 0.1, 0.01)] * 2)
+    other = _check(1, 0.7, 0.01, 0.1, 0.01) | {"task": "u"}
+    with pytest.raises(ConfigError, match="differ in task"):
+        verdict_over_seeds([_check(0, 0.7, 0.01, 0.1, 0.01), other])
+
+
+def test_signal_command_over_seeds_and_from_a_sweep_config(
+    tmp_path: Path, tiny_bert: Path, tiny_llama: Path
+) -> None:
+    perfect = _gold_as_weak(tmp_path / "gold.jsonl", seeds=(0, 1))
+    config = tmp_path / "study.toml"
+    config.write_text(
+        f'tasks = ["cities"]\nmethods = ["gold_only"]\nbudgets = [8]\ngold_fracs = [1.0]\n'
+        f'weak_costs = [0.1]\nseeds = [0, 1]\nmodel = "{tiny_llama}"\n'
+        f'weak_labeler = "column:{perfect}"\n'
+        "[split_sizes]\nweak_train = 40\npool = 60\ntest = 40\nselect = 20\n"
+    )
+    out = tmp_path / "s.json"
+    code, text, err = lm("signal", "cities", "--config", str(config), "--gold-counts", "8",
+                         "--json", str(out))  # fmt: skip
+    assert code == 0, err
+    assert "seed 0;" in text and "seed 1;" in text  # the config's seeds, one check each
+    assert "pool 60, select 20 (unused), test 40" in text  # the config's sizes
+    assert "over seeds 0, 1" in text and "verdict over seeds: no" in text
+    saved = json.loads(out.read_text())
+    assert [c["seed"] for c in saved["checks"]] == [0, 1]
+    assert saved["over_seeds"][0]["verdict"] == "no"  # perfect weak labels: no headroom
+    code, _, err = lm("signal", "cities", "--config", str(config), "--pool", "60")
+    assert code == 2 and "--pool and --config both set split sizes" in err
+    code, _, err = lm("signal", "cities", "--seed", "0", "--seeds", "0,1")
+    assert code == 2 and "give --seed or --seeds" in err
+    code, _, err = lm("signal", "cities", "--seeds", "0,x")
+    assert code == 2 and "--seeds '0,x'" in err

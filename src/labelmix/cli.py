@@ -209,35 +209,57 @@ def weak_labels(
 def signal_cmd(
     task: str,
     labelers: Annotated[
-        str,
-        typer.Option(help="Comma-separated weak labelers to measure (see weak-labels --labeler)."),
-    ] = "probe,prompt",
+        str | None,
+        typer.Option(
+            help="Comma-separated weak labelers to measure (see weak-labels --labeler); "
+            "default probe,prompt, or the --config's weak labeler."
+        ),
+    ] = None,
     weak_model: Annotated[
         str | None, typer.Option(help="Model of the probe and finetune labelers (minilm).")
     ] = None,
     prompt_model: Annotated[
         str | None, typer.Option(help="Causal LM of the prompt labeler (smollm2).")
     ] = None,
-    model: Annotated[str, typer.Option(help="The strong model (probe trainer).")] = RUN.model,
+    model: Annotated[
+        str | None, typer.Option(help=f"The strong model (probe trainer; {RUN.model}).")
+    ] = None,
     gold_counts: Annotated[
         str, typer.Option(help="Gold label counts for the strong model; the whole pool is added.")
     ] = "16,64,256,1024",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="A sweep config: check the task at its split sizes, strong model, weak labeler "
+            "and seeds, i.e. as the sweep will study it."
+        ),
+    ] = None,
     data_dir: DataDir = None,
-    seed: int = 0,
-    weak_train: WeakTrain = 600,
-    pool: PoolSize = 2000,
-    test: TestSize = 500,
-    select: SelectSize = 300,
+    seed: Annotated[int | None, typer.Option(help="The seed whose splits are checked (0).")] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated seeds: one check each, then the verdict over them."),
+    ] = None,
+    weak_train: Annotated[
+        int | None, typer.Option(help="Gold labels that train the weak labeler (600).")
+    ] = None,
+    pool: Annotated[int | None, typer.Option(help="Unlabelled examples (2000).")] = None,
+    test: Annotated[int | None, typer.Option(help="Held-out examples (500).")] = None,
+    select: Annotated[int | None, typer.Option(help="Selection examples (300).")] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the report as JSON here.")
     ] = None,
 ) -> None:
     """Can TASK show the quantity/quality trade-off? Weak-label accuracy of each labeler, the
     strong model's gold-only accuracy up to its ceiling, and a yes / no / undecided verdict."""
-    from labelmix.analysis.signal import signal_check
+    from labelmix.analysis.signal import (
+        SIGNAL_SIZES,
+        overall_verdict,
+        signal_check,
+        verdict_over_seeds,
+    )
     from labelmix.atomic import atomic_write_json
 
-    specs = [s.strip() for s in labelers.split(",") if s.strip()]
     try:
         counts = [int(c) for c in gold_counts.split(",") if c.strip()]
     except ValueError:
@@ -246,20 +268,74 @@ def signal_cmd(
         _fail(f"--gold-counts {gold_counts!r} must be positive")
     if json_out is not None and json_out.is_dir():
         _fail(f"--json {json_out} is a folder; give a file path")
+    if seed is not None and seeds is not None:
+        _fail("give --seed or --seeds, not both")
+    sizes = SIGNAL_SIZES
+    seed_list = [0 if seed is None else seed]
+    if seeds is not None:
+        try:
+            seed_list = list(dict.fromkeys(int(s) for s in seeds.split(",") if s.strip()))
+        except ValueError:
+            _fail(f"--seeds {seeds!r} must be comma-separated integers")
+        if not seed_list:
+            _fail("--seeds names no seed")
+    given = {"--weak-train": weak_train, "--pool": pool, "--test": test, "--select": select}
+    if config is not None:
+        from labelmix.sweep import SweepConfig
+
+        clash = [flag for flag, v in given.items() if v is not None]
+        if clash:
+            _fail(f"{', '.join(clash)} and --config both set split sizes: give one of them")
+        if not config.is_file():
+            _fail(f"sweep config {config} does not exist")
+        sweep = SweepConfig.load(config, {})
+        sizes = sweep.split_sizes
+        model = model or sweep.model
+        labelers = labelers or sweep.weak_labeler
+        weak_model = weak_model or sweep.weak_model
+        if seed is None and seeds is None:
+            seed_list = list(sweep.seeds)
+    else:
+        sizes = _sizes(
+            weak_train if weak_train is not None else sizes.weak_train,
+            pool if pool is not None else sizes.pool,
+            test if test is not None else sizes.test,
+            select if select is not None else sizes.select,
+        )
+    specs = [s.strip() for s in (labelers or "probe,prompt").split(",") if s.strip()]
     named = {"probe": weak_model, "finetune": weak_model, "prompt": prompt_model}
-    report = signal_check(
-        task,
-        labelers=specs,
-        weak_models={kind: m for kind, m in named.items() if m},
-        strong_model=model,
-        gold_counts=counts,
-        sizes=_sizes(weak_train, pool, test, select),
-        seed=seed,
-        data_dir=str(_data_dir(data_dir)) if _data_dir(data_dir) else None,
-    )
-    typer.echo(report.to_text())
+    data = _data_dir(data_dir)
+    reports = []
+    for s in seed_list:
+        report = signal_check(
+            task,
+            labelers=specs,
+            weak_models={kind: m for kind, m in named.items() if m},
+            strong_model=model or RUN.model,
+            gold_counts=counts,
+            sizes=sizes,
+            seed=s,
+            data_dir=str(data) if data else None,
+        )
+        typer.echo(report.to_text() + ("\n" if len(seed_list) > 1 else ""))
+        reports.append(report.to_dict())
+    if len(reports) == 1:
+        if json_out is not None:
+            atomic_write_json(json_out, reports[0])
+        return
+    pooled = verdict_over_seeds(reports)
+    typer.echo(f"over seeds {', '.join(map(str, seed_list))} (mean; 95% interval over seeds):")
+    for v in pooled:
+        typer.echo(
+            f"  {v.labeler}: weak {v.weak_accuracy:.3f} [{v.weak_ci[0]:.3f}, {v.weak_ci[1]:.3f}], "
+            f"ceiling - weak {v.headroom:+.3f} [{v.headroom_ci[0]:+.3f}, {v.headroom_ci[1]:+.3f}]"
+            f" -> {v.verdict} (per seed: {', '.join(v.seed_verdicts)})"
+        )
+    typer.echo(f"verdict over seeds: {overall_verdict([v.verdict for v in pooled])}")
     if json_out is not None:
-        atomic_write_json(json_out, report.to_dict())
+        atomic_write_json(
+            json_out, {"checks": reports, "over_seeds": [dataclasses.asdict(v) for v in pooled]}
+        )
 
 
 # ---------------------------------------------------------------- one run

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from labelmix.analysis.frontier import _require, aggregate_points, choice_column
+from labelmix.analysis.stats import Z95, t95
 from labelmix.methods import METHODS
 
 QUANTITY = "quantity-dominant"
@@ -204,19 +205,13 @@ def _side_masks(weak_share_spent: np.ndarray) -> dict[str, np.ndarray]:
     return {"W": is_weak, "G": is_gold, "M": ~(is_weak | is_gold) & ~np.isnan(weak_share_spent)}
 
 
-# One-sided 95% quantiles of Student's t by degrees of freedom (n_seeds - 1), and of the normal.
-_T95 = {1: 6.314, 2: 2.920, 3: 2.353, 4: 2.132, 5: 2.015, 6: 1.943, 7: 1.895, 8: 1.860, 9: 1.833}
-_Z95 = 1.6449
-
-
 def seed_inflation(n_seeds: int) -> float:
     """How much the bootstrap spreads the seeds' deviations: sqrt(n/(n-1)) undoes the plug-in
     variance's shrinkage, and t(0.95, n-1) / z(0.95) widens the tails to Student's t, so that with
     a few seeds a side wins 95% of the resamples about when a paired t-test over seeds would call
     it (a plain bootstrap of three seeds calls a winner between equals about a third of the
     time)."""
-    t = _T95.get(n_seeds - 1, 1.645 + 2.4 / max(n_seeds - 1, 1) ** 1.3)
-    return math.sqrt(n_seeds / (n_seeds - 1)) * t / _Z95
+    return math.sqrt(n_seeds / (n_seeds - 1)) * t95(n_seeds - 1) / Z95
 
 
 def bootstrap_sides(

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from labelmix.analysis.stats import Z975, mean_interval
 from labelmix.config import RunConfig
 from labelmix.errors import ConfigError
 from labelmix.labels.weak import WeakLabeler, check_labeler, default_weak_model, parse_labeler
@@ -290,3 +291,75 @@ def signal_check(
         reason=reason,
         notes=notes,
     )
+
+
+@dataclass(frozen=True)
+class SeedsVerdict:
+    """One labeler's verdict over several seeds' checks: the mean weak accuracy and the mean
+    ceiling - weak, each with a 95% interval, against the same bars as one seed's."""
+
+    task: str
+    labeler: str
+    seeds: tuple[int, ...]
+    weak_accuracy: float
+    weak_ci: tuple[float, float]
+    headroom: float
+    headroom_ci: tuple[float, float]
+    verdict: str
+    seed_verdicts: tuple[str, ...]
+
+
+def _over_seeds(values: Sequence[float], cis: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """Half-width of the mean's 95% interval: the wider of a t-interval over the seeds (it covers
+    what varies from seed to seed: splits and weak labeler) and the per-seed bootstrap intervals
+    combined (so that a few seeds that happen to agree cannot make it narrower than the test
+    examples allow)."""
+    k = len(values)
+    _, t_half = mean_interval(list(values))
+    se = [(float(hi) - float(lo)) / (2 * Z975) for lo, hi in cis]
+    fixed_half = Z975 * float(np.sqrt(np.sum(np.square(se)))) / k
+    return max(t_half, fixed_half)
+
+
+def verdict_over_seeds(reports: Sequence[Mapping[str, Any]]) -> list[SeedsVerdict]:
+    """The verdict a study over these seeds can expect: a study averages over seeds, each with
+    its own splits and weak labeler, so one seed's check can be lucky or unlucky. `reports` are
+    `SignalReport.to_dict()`s of one task, strong model and split sizes, one per seed."""
+    if len(reports) < 2:
+        raise ConfigError("a verdict over seeds needs the checks of at least two seeds")
+    first = reports[0]
+    for key in ("task", "strong_model", "split_sizes"):
+        if any(r[key] != first[key] for r in reports):
+            raise ConfigError(
+                f"the checks differ in {key} ({sorted({str(r[key]) for r in reports})}): a verdict "
+                "over seeds pools one task's checks at one set of sizes"
+            )
+    seeds = tuple(int(r["seed"]) for r in reports)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds {list(seeds)} repeat: each seed's check counts once")
+    out = []
+    for spec in [w["labeler"] for w in first["weak"]]:
+        sides = [next((w for w in r["weak"] if w["labeler"] == spec), None) for r in reports]
+        if any(w is None for w in sides):
+            continue  # a labeler measured on some seeds only has no verdict over all of them
+        weak = [float(w["test_accuracy"]) for w in sides if w]
+        head = [float(w["headroom"]) for w in sides if w]
+        weak_mean, head_mean = float(np.mean(weak)), float(np.mean(head))
+        weak_half = _over_seeds(weak, [w["test_ci"] for w in sides if w])
+        head_half = _over_seeds(head, [w["headroom_ci"] for w in sides if w])
+        weak_ci = (weak_mean - weak_half, weak_mean + weak_half)
+        head_ci = (head_mean - head_half, head_mean + head_half)
+        out.append(
+            SeedsVerdict(
+                task=str(first["task"]),
+                labeler=spec,
+                seeds=seeds,
+                weak_accuracy=weak_mean,
+                weak_ci=weak_ci,
+                headroom=head_mean,
+                headroom_ci=head_ci,
+                verdict=decide(weak_ci, head_ci),
+                seed_verdicts=tuple(str(w["verdict"]) for w in sides if w),
+            )
+        )
+    return out
