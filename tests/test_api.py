@@ -152,6 +152,15 @@ def test_import_labelmix_is_cheap_and_lists_its_api() -> None:
         lm.nope  # noqa: B018
 
 
+def test_every_public_name_is_listed_and_resolves() -> None:
+    from labelmix import _EXPORTS
+
+    assert sorted(_EXPORTS) == sorted(lm.__all__)  # nothing exported unlisted, or listed unexported
+    for name in lm.__all__:
+        assert getattr(lm, name) is not None
+    assert lm.signal_check.__name__ == "signal_check" and lm.advise.__name__ == "advise"
+
+
 def _readme_example() -> str:
     text = (ROOT / "README.md").read_text()
     m = re.search(r"<!-- api-example -->\s*```python\n(.*?)```", text, re.S)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from labelmix.analysis.advisor import advise
+    from labelmix.analysis.signal import signal_check, verdict_over_seeds
     from labelmix.api import FitResult, Task, WeakLabels, fit
     from labelmix.classifier import Classifier
     from labelmix.config import RunConfig
@@ -35,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "RunConfig": "labelmix.config",
     "execute_run": "labelmix.run",
     "advise": "labelmix.analysis.advisor",
+    "signal_check": "labelmix.analysis.signal",
+    "verdict_over_seeds": "labelmix.analysis.signal",
     "LabelmixError": "labelmix.errors",
     "METHODS": "labelmix.methods",
     "Method": "labelmix.methods",
@@ -56,8 +60,11 @@ __all__ = [
     "StageSpec",
     "Task",
     "WeakLabels",
+    "advise",
     "execute_run",
     "fit",
+    "signal_check",
+    "verdict_over_seeds",
 ]
 
 
