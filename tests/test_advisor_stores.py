@@ -34,6 +34,23 @@ def test_a_unit_is_a_task_and_its_weak_labeler() -> None:
     assert with_units(runs.drop(columns="weak_labeler"))["unit"].tolist() == ["a", "a", "b"]
 
 
+def test_weak_labelers_trained_on_different_weak_train_sizes_are_different_units() -> None:
+    def cfg(n: int) -> str:
+        return json.dumps({"split_sizes": {"weak_train": n, "pool": 10, "select": 2, "test": 2}})
+
+    runs = pd.DataFrame(
+        {
+            "task": ["a", "a", "a", "b", "b"],
+            "weak_labeler": ["finetune", "finetune", "probe", "finetune", "finetune"],
+            "config": [cfg(600), cfg(1000), cfg(600), cfg(600), cfg(600)],
+        }
+    )
+    units = with_units(runs)["unit"].tolist()
+    # the same task and labeler at two sizes: the size names each; one size only: the usual name
+    assert units == ["a [finetune, weak_train 600]", "a [finetune, weak_train 1000]", "a",
+                     "b [finetune]", "b [finetune]"]  # fmt: skip
+
+
 def test_fit_prior_fits_a_curve_per_weak_labeler() -> None:
     """The same task under two weak labelers is two curves (their weak ceilings differ), not one
     curve through the average of the two stores' points."""
@@ -126,7 +143,9 @@ def test_a_unit_in_two_stores_or_with_two_settings_is_refused(bench) -> None:  #
     with pytest.raises(ValueError, match="several stores"):
         bench.check_units(moved)
     other = runs.copy()
-    other.loc[other.index[0], "config"] = _config("sst2", "probe", FINETUNE_SIZES, 0, 0.1, 4.0)
+    # another pool (the same weak_train: another weak_train size would be another unit)
+    other_pool = SplitSizes(weak_train=PROBE_SIZES.weak_train, pool=300, test=60, select=20)
+    other.loc[other.index[0], "config"] = _config("sst2", "probe", other_pool, 0, 0.1, 4.0)
     with pytest.raises(ValueError, match="differ in their settings"):
         bench.check_units(other)
 

@@ -194,15 +194,42 @@ def task_unit(task: str, weak_labeler: Any = None) -> str:
     return str(task) if weak_labeler == "probe" else f"{task} [{weak_labeler}]"
 
 
+def _weak_train_size(config: Any) -> int | None:
+    """The weak_train split size of a stored run's config (JSON text or dict), if it says."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return None
+    if not isinstance(config, dict):
+        return None
+    size = (config.get("split_sizes") or {}).get("weak_train")
+    return int(size) if isinstance(size, int | float) else None
+
+
 def with_units(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs with `weak_labeler` filled (records from before the field say nothing: they used
-    the default, probe) and `unit`: the task and its weak labeler (`task_unit`)."""
+    the default, probe) and `unit`: the task and its weak labeler (`task_unit`). Where the same
+    task and labeler were run with weak labelers trained on different weak_train sizes (two
+    studies), those are different weak labels too, and the size joins the unit's name:
+    `cities [finetune, weak_train 600]`."""
     out = runs.copy()
     if "weak_labeler" in out.columns:
         out["weak_labeler"] = out["weak_labeler"].fillna("probe").astype(str)
     else:
         out["weak_labeler"] = "probe"
     out["unit"] = [task_unit(t, w) for t, w in zip(out["task"], out["weak_labeler"], strict=True)]
+    if "config" not in out.columns or out.empty:
+        return out
+    sizes = pd.Series([_weak_train_size(c) for c in out["config"]], index=out.index)
+    for (task, labeler), idx in out.groupby(["task", "weak_labeler"]).groups.items():
+        if sizes[idx].dropna().nunique() > 1:
+            out.loc[idx, "unit"] = [
+                f"{task} [{labeler}, weak_train {int(n)}]"
+                if pd.notna(n)
+                else task_unit(task, labeler)
+                for n in sizes[idx]
+            ]
     return out
 
 
