@@ -83,6 +83,8 @@ def tables(out: Path) -> str:
     by_task: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for path in sorted(out.glob("*.json")):
         rec = json.loads(path.read_text())
+        if not isinstance(rec, dict) or "weak" not in rec:
+            continue  # not a signal check's record (e.g. a sweep store's files)
         by_task.setdefault(rec["task"], {}).setdefault(int(rec["seed"]), []).append(rec)
     weak_rows, gold_rows, verdict_rows, seeds_rows, runs = [], [], [], [], []
     first: dict[str, Any] = {}
