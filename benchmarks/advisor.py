@@ -60,7 +60,7 @@ from labelmix.analysis.advisor import (
     trained_runs,
     with_units,
 )
-from labelmix.analysis.stats import t975
+from labelmix.analysis.stats import mean_interval, t975
 from labelmix.config import RunConfig
 from labelmix.labels.budget import Ledger
 from labelmix.labels.oracle import Oracle
@@ -715,15 +715,14 @@ def losses_table(rows: pd.DataFrame) -> str:
     for p in POLICIES[1:]:
         for (t, c, b), g in rows.groupby(keys):
             d = g[p] - g["advisor"]
-            n = len(d)
-            if n < 2:
+            if len(d) < 2:
                 continue
-            half = t975(n) * d.std() / math.sqrt(n)
-            if d.mean() - half > 0:
+            mean, half = mean_interval(d.tolist())
+            if mean - half > 0:
                 picks = ", ".join(sorted(set(g["pick"])))
                 lines.append(
                     f"| {t} | {c:g} | ${b:g} | {p} | {g[p].mean():.3f} | {g['advisor'].mean():.3f} | "
-                    f"{100 * d.mean():+.1f} [{100 * (d.mean() - half):+.1f}, {100 * (d.mean() + half):+.1f}] | "
+                    f"{100 * mean:+.1f} [{100 * (mean - half):+.1f}, {100 * (mean + half):+.1f}] | "
                     f"{picks} | {g['pilot_items'].mean():.0f} |"
                 )
     return "\n".join(lines)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labelmix.analysis.stats import t975
+from labelmix.analysis.stats import mean_interval
 
 CELL = ["task", "budget", "gold_frac", "weak_cost"]
 
@@ -34,10 +34,7 @@ def pairs(table: pd.DataFrame, prefixed: str, plain: str) -> pd.DataFrame:
 
 
 def t_interval(x: np.ndarray) -> tuple[float, float, float]:
-    mean = float(np.mean(x))
-    if len(x) < 2:
-        return mean, float("nan"), float("nan")
-    half = float(t975(len(x)) * np.std(x, ddof=1) / np.sqrt(len(x)))
+    mean, half = mean_interval([float(v) for v in x])
     return mean, mean - half, mean + half
 
 

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import MISSING
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -71,7 +71,7 @@ SelectSize = Annotated[
 ]
 
 
-def _fail(msg: str) -> None:
+def _fail(msg: str) -> NoReturn:
     typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
@@ -87,6 +87,14 @@ def _require_store(path: Path) -> None:
     """Commands that read a store refuse a folder without runs/ (opening a Store would make one)."""
     if not (path / "runs").is_dir():
         _fail(f"{path} is not a sweep store (no runs/ folder); run `labelmix sweep` first")
+
+
+def _int_list(flag: str, text: str) -> list[int]:
+    """A comma-separated list of integers from a flag, or the flag's error."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        _fail(f"{flag} {text!r} must be comma-separated integers")
 
 
 def _sizes(weak_train: int, pool: int, test: int, select: int = SIZES.select) -> SplitSizes:
@@ -260,32 +268,26 @@ def signal_cmd(
     )
     from labelmix.atomic import atomic_write_json
 
-    try:
-        counts = [int(c) for c in gold_counts.split(",") if c.strip()]
-    except ValueError:
-        _fail(f"--gold-counts {gold_counts!r} must be comma-separated integers")
+    counts = _int_list("--gold-counts", gold_counts)
     if any(c < 1 for c in counts):
         _fail(f"--gold-counts {gold_counts!r} must be positive")
     if json_out is not None and json_out.is_dir():
         _fail(f"--json {json_out} is a folder; give a file path")
     if seed is not None and seeds is not None:
         _fail("give --seed or --seeds, not both")
-    sizes = SIGNAL_SIZES
     seed_list = [0 if seed is None else seed]
     if seeds is not None:
-        try:
-            seed_list = list(dict.fromkeys(int(s) for s in seeds.split(",") if s.strip()))
-        except ValueError:
-            _fail(f"--seeds {seeds!r} must be comma-separated integers")
+        seed_list = list(dict.fromkeys(_int_list("--seeds", seeds)))
         if not seed_list:
             _fail("--seeds names no seed")
-    given = {"--weak-train": weak_train, "--pool": pool, "--test": test, "--select": select}
+    given = {"weak_train": weak_train, "pool": pool, "test": test, "select": select}
+    given = {k: v for k, v in given.items() if v is not None}
     if config is not None:
         from labelmix.sweep import SweepConfig
 
-        clash = [flag for flag, v in given.items() if v is not None]
-        if clash:
-            _fail(f"{', '.join(clash)} and --config both set split sizes: give one of them")
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            _fail(f"{flags} and --config both set split sizes: give one of them")
         if not config.is_file():
             _fail(f"sweep config {config} does not exist")
         sweep = SweepConfig.load(config, {})
@@ -296,12 +298,7 @@ def signal_cmd(
         if seed is None and seeds is None:
             seed_list = list(sweep.seeds)
     else:
-        sizes = _sizes(
-            weak_train if weak_train is not None else sizes.weak_train,
-            pool if pool is not None else sizes.pool,
-            test if test is not None else sizes.test,
-            select if select is not None else sizes.select,
-        )
+        sizes = dataclasses.replace(SIGNAL_SIZES, **given)
     specs = [s.strip() for s in (labelers or "probe,prompt").split(",") if s.strip()]
     named = {"probe": weak_model, "finetune": weak_model, "prompt": prompt_model}
     data = _data_dir(data_dir)

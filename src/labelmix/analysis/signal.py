@@ -339,14 +339,15 @@ def verdict_over_seeds(reports: Sequence[Mapping[str, Any]]) -> list[SeedsVerdic
         raise ConfigError(f"seeds {list(seeds)} repeat: each seed's check counts once")
     out = []
     for spec in [w["labeler"] for w in first["weak"]]:
-        sides = [next((w for w in r["weak"] if w["labeler"] == spec), None) for r in reports]
-        if any(w is None for w in sides):
+        found = [next((w for w in r["weak"] if w["labeler"] == spec), None) for r in reports]
+        sides = [w for w in found if w is not None]
+        if len(sides) < len(found):
             continue  # a labeler measured on some seeds only has no verdict over all of them
-        weak = [float(w["test_accuracy"]) for w in sides if w]
-        head = [float(w["headroom"]) for w in sides if w]
+        weak = [float(w["test_accuracy"]) for w in sides]
+        head = [float(w["headroom"]) for w in sides]
         weak_mean, head_mean = float(np.mean(weak)), float(np.mean(head))
-        weak_half = _over_seeds(weak, [w["test_ci"] for w in sides if w])
-        head_half = _over_seeds(head, [w["headroom_ci"] for w in sides if w])
+        weak_half = _over_seeds(weak, [w["test_ci"] for w in sides])
+        head_half = _over_seeds(head, [w["headroom_ci"] for w in sides])
         weak_ci = (weak_mean - weak_half, weak_mean + weak_half)
         head_ci = (head_mean - head_half, head_mean + head_half)
         out.append(
@@ -359,7 +360,7 @@ def verdict_over_seeds(reports: Sequence[Mapping[str, Any]]) -> list[SeedsVerdic
                 headroom=head_mean,
                 headroom_ci=head_ci,
                 verdict=decide(weak_ci, head_ci),
-                seed_verdicts=tuple(str(w["verdict"]) for w in sides if w),
+                seed_verdicts=tuple(str(w["verdict"]) for w in sides),
             )
         )
     return out
