@@ -199,8 +199,8 @@ def test_the_benchmark_holds_out_each_unit_on_its_own_cells(bench) -> None:  # t
         return [0.5 + item[3] / 100 for item in items]
 
     priors = {"sst2": hand_prior(), "sst2 [finetune]": hand_prior()}
-    rows = bench.evaluate(
-        runs, grid, None, 0.1, priors=priors, pools=pools, known_q=False, realize=realize
+    rows = bench.evaluate(  # a 20% cap: $64 buys a pilot of 8 items or more
+        runs, grid, None, 0.2, priors=priors, pools=pools, known_q=False, realize=realize
     )
     cells = rows.groupby("task")["budget"].apply(lambda b: sorted(set(b))).to_dict()
     assert cells == {"sst2": [16.0, 256.0], "sst2 [finetune]": [16.0, 64.0]}

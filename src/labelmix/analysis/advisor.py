@@ -48,6 +48,7 @@ from labelmix.train.stages import STANDARDIZE_N
 
 LEVEL = 0.90  # the advice's interval: a 90% predictive interval of one run's test accuracy
 ROUND = 8  # pilot items bought per round (a gold and a weak label each)
+MIN_PILOT = ROUND  # a smaller pilot barely moves q's posterior but still steers the choice
 TOLERANCE = 0.001  # stop buying pilot rounds once the expected loss is below 0.1 points
 DEFAULT_PILOT_FRAC = 0.05  # the pilot may spend at most this share of the budget (see docs)
 MAX_PILOT_FRAC = 0.5
@@ -820,6 +821,7 @@ def plan_advice(
     tolerance: float = TOLERANCE,
     round_size: int = ROUND,
     fixed_pilot: int | None = None,
+    min_pilot: int = MIN_PILOT,
 ) -> Advice:
     """Buy the pilot in rounds and choose the plan (module docstring). `methods` and
     `gold_fracs` restrict the choice (default: the prior's grid); `fixed_pilot` buys exactly
@@ -832,6 +834,9 @@ def plan_advice(
         cap = min(cap, pool_size)
     if not any(m not in _ENDS for m in methods):
         cap = 0  # only weak_only and gold_only: no plan could keep a pilot's labels
+    affordable = cap
+    if fixed_pilot is None and cap < min_pilot:
+        cap = 0
     target = None if fixed_pilot is None else min(fixed_pilot, cap)
     n, agree, rounds, conf_sum, stopped = 0, 0, 0, 0.0, ""
     golds: list[np.ndarray] = []
@@ -848,11 +853,13 @@ def plan_advice(
         ev, loss, best = expected(post, means)
         step = min(round_size, cap - n) if target is None else min(round_size, target - n)
         if cap == 0:
-            stopped = _no_pilot_why(pilot_frac, budget, weak_cost + gold_cost, methods)
+            stopped = _no_pilot_why(
+                pilot_frac, budget, weak_cost + gold_cost, methods, affordable, min_pilot
+            )
             break
-        # At least one round when the cap allows it: it measures q for the prediction even
-        # where the choice needs no pilot.
-        if target is None and loss < tolerance and (n > 0 or cap < round_size):
+        # No round where no pilot result could change the choice: its weak labels would only
+        # be a stage of a few labels in a gold-heavy plan.
+        if target is None and loss < tolerance:
             stopped = f"expected loss {100 * loss:.2f} points, below {100 * tolerance:g}"
             break
         if step <= 0:
@@ -922,13 +929,25 @@ def plan_advice(
 
 
 def _no_pilot_why(
-    pilot_frac: float, budget: float, item_cost: float, methods: Sequence[str]
+    pilot_frac: float,
+    budget: float,
+    item_cost: float,
+    methods: Sequence[str],
+    affordable: int = 0,
+    min_pilot: int = 1,
 ) -> str:
-    """Why no pilot item can be bought (the pilot's cap is 0)."""
+    """Why no pilot is bought (the pilot's cap is 0)."""
     if pilot_frac == 0:
         return "no pilot: --pilot-frac is 0"
     if not any(m not in _ENDS for m in methods):
         return "no pilot: only weak_only and gold_only are offered, and neither keeps its labels"
+    if affordable > 0:
+        return (
+            f"no pilot: {pilot_frac:.0%} of ${budget:g} buys {affordable} pilot item"
+            f"{'s' if affordable > 1 else ''} (a gold and a weak label, ${item_cost:.2f}), "
+            f"fewer than the {min_pilot} a pilot needs: so few items barely measure the weak "
+            "labels, yet would steer the choice"
+        )
     return (
         f"no pilot: {pilot_frac:.0%} of ${budget:g} does not buy one pilot item "
         f"(a gold and a weak label, ${item_cost:.2f})"
