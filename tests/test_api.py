@@ -3,6 +3,7 @@ a classifier that predicts, saves and loads; and the README's example run as wri
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -63,6 +64,8 @@ def test_fit_on_arrays_with_own_weak_labels_custom_method_and_features(tmp_path:
     np.testing.assert_array_equal(clf.predict(x), (p > 0.5).astype(int))
     # save and load: the same scores
     clf.save(tmp_path / "clf")
+    manifest = json.loads((tmp_path / "clf" / "labelmix_classifier.json").read_text())
+    assert manifest["truncation_side"] == "left"  # long texts keep their end
     again = lm.Classifier.load(tmp_path / "clf")
     np.testing.assert_allclose(again.predict_proba(x), p, rtol=1e-6)
     with pytest.raises(ConfigError, match="precomputed features"):

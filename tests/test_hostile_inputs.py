@@ -150,6 +150,8 @@ def make_files(t: Path) -> None:
     classifier_folder(t, "clf_bankshort", {**PROBE, "k_shots": 2, "bank": [["a", 1]]})
     classifier_folder(t, "clf_nohead", PROBE, head=False)
     classifier_folder(t, "clf_model", {**PROBE, "model": "bogusname"})
+    classifier_folder(t, "clf_rightcut", {**PROBE, "truncation_side": "right"})
+    classifier_folder(t, "clf_sidegarbage", {**PROBE, "truncation_side": 3})
     classifier_folder(t, "clf_shape", PROBE, mean=torch.zeros(3))
     classifier_folder(t, "clf_nan", PROBE, bias=torch.tensor([float("nan")]))
     garbage = classifier_folder(t, "clf_garbage", PROBE, head=False)
@@ -344,6 +346,16 @@ CASES = [
     C("predict-manifest-bank", "predict {t}/clf_bank {t}/in.txt", "field 'bank'"),
     C("predict-manifest-bank-short", "predict {t}/clf_bankshort {t}/in.txt", "field 'bank'"),
     C("predict-manifest-model", "predict {t}/clf_model {t}/in.txt", "unknown model 'bogusname'"),
+    C(
+        "predict-manifest-right-cut",
+        "predict {t}/clf_rightcut {t}/in.txt",
+        "cut long texts from the right",
+    ),
+    C(
+        "predict-manifest-side",
+        "predict {t}/clf_sidegarbage {t}/in.txt",
+        "field 'truncation_side' is 3",
+    ),
     C("predict-head-missing", "predict {t}/clf_nohead {t}/in.txt", "is damaged (missing)"),
     C("predict-head-garbage", "predict {t}/clf_garbage {t}/in.txt", "head.safetensors is damaged"),
     C("predict-head-shape", "predict {t}/clf_shape {t}/in.txt", "of the wrong shape"),

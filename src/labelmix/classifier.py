@@ -16,6 +16,7 @@ import numpy as np
 
 from labelmix.atomic import atomic_write_json
 from labelmix.errors import ConfigError, LabelmixError
+from labelmix.models.loading import KEEP_SIDE
 from labelmix.prompts import Prefixer
 from labelmix.tasks.base import Example
 
@@ -98,6 +99,7 @@ class Classifier:
                 "model": self.model,
                 "layer": extra.get("layer"),
                 "max_length": extra.get("max_length"),
+                "truncation_side": KEEP_SIDE,
                 "load_in_4bit": bool(extra.get("load_in_4bit", False)),
                 "threshold": self.threshold,
                 "threshold_meaning": THRESHOLD_MEANING,
@@ -162,12 +164,21 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         "k_shots": (False, is_int(meta.get("k_shots", 0)) and meta.get("k_shots", 0) >= 0),
         "seed": (False, is_int(meta.get("seed", 0)) and meta.get("seed", 0) >= 0),
         "run_key": (False, isinstance(meta.get("run_key", ""), str)),
+        "truncation_side": (False, meta.get("truncation_side", KEEP_SIDE) in ("left", "right")),
     }
     for name, (required, valid) in checks.items():
         if required and name not in meta:
             raise damaged(f"no field {name!r}")
         if not valid:
             raise damaged(f"field {name!r} is {meta.get(name)!r}")
+    # Manifests from before the field was written were all cut from KEEP_SIDE.
+    side = meta.get("truncation_side", KEEP_SIDE)
+    if side != KEEP_SIDE:
+        raise ConfigError(
+            f"{path} was saved by a labelmix that cut long texts from the {side}; this one cuts "
+            f"from the {KEEP_SIDE} (it keeps the end of a long text), so the scores would differ. "
+            "Load it with the labelmix that saved it, or train it again with this one"
+        )
     if meta.get("k_shots"):
         bank = meta.get("bank")
         if not (
