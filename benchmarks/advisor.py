@@ -58,6 +58,7 @@ from labelmix.analysis.advisor import (
     plan_advice,
     strong_features,
     trained_runs,
+    unit_task,
     with_units,
 )
 from labelmix.analysis.stats import mean_interval, t975
@@ -423,8 +424,8 @@ def evaluate(
                 seeds = [
                     s for s in seeds if all((task, c, b, m, g, s) in grid.acc for m, g in configs)
                 ]
-                means = {x: np.mean([grid.at(task, c, b, *x, s) for s in seeds]) for x in configs}
-                means_by = {x: {s: grid.at(task, c, b, *x, s) for s in seeds} for x in configs}
+                acc_by = {x: {s: grid.at(task, c, b, *x, s) for s in seeds} for x in configs}
+                means = {x: np.mean(list(by.values())) for x, by in acc_by.items()}
                 best = max(means, key=lambda x: means[x])
                 chosen = max(
                     configs, key=lambda x: np.mean([grid.sel[(task, c, b, *x, s)] for s in seeds])
@@ -449,9 +450,7 @@ def evaluate(
                         "seq_sft 50/50": grid.at(task, c, b, "seq_sft", 0.5, s),
                         "rule of thumb": rule_of_thumb(grid, task, c, b, s),
                         "selection split": grid.at(task, c, b, *chosen, s),
-                        "hindsight, other seeds": grid.at(
-                            task, c, b, *_best_without(means_by, s), s
-                        ),
+                        "hindsight, other seeds": grid.at(task, c, b, *_best_without(acc_by, s), s),
                         "pick": f"{adv.method}@{adv.gold_frac:g}",
                         "pilot_run": adv.pilot.n_items > 0 or not adv.on_grid,
                         "n_weak": adv.n_weak,
@@ -489,11 +488,6 @@ def evaluate(
     return out
 
 
-def _strip_labeler(unit: str) -> str:
-    """The task of a unit name (`sst2 [finetune]` -> `sst2`)."""
-    return re.sub(r" \[[^\]]*\]$", "", unit)
-
-
 def held_out_units(runs: pd.DataFrame, tasks: list[str] | None = None) -> list[str]:
     """The units to hold out: every unit of `runs`, or those named in `tasks` by unit or by task
     (a task names all its units)."""
@@ -528,7 +522,7 @@ def check_held_out(prior: AdvisorPrior, unit: str, runs: pd.DataFrame) -> None:
     runs = _units(runs)
     base_of = dict(zip(runs["unit"], runs["task"], strict=True))
     base = base_of.get(unit, unit)
-    known = {base_of.get(t.task, _strip_labeler(t.task)) for t in prior.tasks}
+    known = {base_of.get(t.task, unit_task(t.task)) for t in prior.tasks}
     known |= {t.task for t in prior.tasks}
     if base in known or unit in known:
         raise ValueError(

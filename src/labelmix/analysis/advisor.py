@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -195,6 +196,12 @@ def task_unit(task: str, weak_labeler: Any = None) -> str:
     if weak_labeler is None or (isinstance(weak_labeler, float) and math.isnan(weak_labeler)):
         weak_labeler = "probe"
     return str(task) if weak_labeler == "probe" else f"{task} [{weak_labeler}]"
+
+
+def unit_task(unit: str) -> str:
+    """The task of a unit name, the inverse of `task_unit` and `with_units`:
+    `sst2 [finetune, weak_train 600]` -> `sst2`."""
+    return re.sub(r" \[[^\]]*\]$", "", unit)
 
 
 def _weak_train_size(config: Any) -> int | None:
@@ -1050,8 +1057,8 @@ def _no_pilot_why(
     budget: float,
     item_cost: float,
     methods: Sequence[str],
-    affordable: int = 0,
-    min_pilot: int = 1,
+    affordable: int,
+    min_pilot: int,
 ) -> str:
     """Why no pilot is bought (the pilot's cap is 0)."""
     if pilot_frac == 0:
@@ -1115,7 +1122,7 @@ def _with_reason(a: Advice, prior: AdvisorPrior) -> Advice:
         )
     # A long list (the built-in prior's 18 task units) would bury the reason; name the tasks
     # once each and say how many curves they are.
-    bases = list(dict.fromkeys(t.task.split(" [")[0] for t in prior.tasks))
+    bases = list(dict.fromkeys(unit_task(t.task) for t in prior.tasks))
     tasks = ", ".join(bases)
     if len(bases) < len(prior.tasks):
         tasks += f"; {len(prior.tasks)} curves, one per task and set of weak labels"
