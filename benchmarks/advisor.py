@@ -16,7 +16,9 @@ task's store: its prior is fitted on the other tasks (checked: a prior that know
 task is refused), never the built-in one.
 
 An advised plan without a pilot is a run of the store's grid and is read as it is. A plan with a
-pilot is run (`Advice.run_config`): the plan's method, gold fraction and budget with the pilot's
+pilot (or a weak pilot: weak labels alone, bought where a pilot of a round is not affordable; its
+confidence correction for a held-out unit is measured on the other tasks' weak labelers,
+`confidence_gaps`) is run (`Advice.run_config`): the plan's method, gold fraction and budget with the pilot's
 items, on the settings of the store's own run of that cell and seed (same splits, weak labeler,
 model, schedule), so the pilot's gold and weak labels are trained on and paid once, as a user who
 follows the advice pays them. These runs go into --pilot-store (resumable: a rerun reads them
@@ -42,7 +44,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +127,8 @@ class Grid:
 
     def of_advice(self, task: str, c: float, b: float, advice: Advice, seed: int) -> float | None:
         """The store's own run of an advised plan at this seed, where the plan is one: no pilot
-        and a grid allocation. None: the plan has to be run (it reuses a pilot)."""
-        if advice.pilot.n_items or not advice.on_grid:
+        and a grid allocation. None: the plan has to be run (it reuses a pilot or a weak pilot)."""
+        if advice.pilot.n_items or advice.pilot.n_weak_items or not advice.on_grid:
             return None
         return self.at(task, c, b, advice.method, advice.gold_frac, seed)
 
@@ -354,10 +356,17 @@ def advise_cell(
         task=pool.task or task,  # the advice's run trains on the task, not on the unit's name
         fixed_pilot=fixed_pilot,
     )
-    k = advice.pilot.n_items
-    if abs(ledger.spent - advice.pilot.cost) > 1e-6 or len(set(source.bought)) != k:
-        raise RuntimeError(f"the pilot of {k} items is not charged once: ledger ${ledger.spent}")
-    if min(advice.n_gold, advice.n_weak) < k or advice.n_gold * gold + advice.n_weak * c > b + 1e-6:
+    k, kw = advice.pilot.n_items, advice.pilot.n_weak_items
+    bought = [*source.bought, *source.bought_weak]
+    if abs(ledger.spent - advice.pilot.cost) > 1e-6 or len(set(bought)) != k + kw:
+        raise RuntimeError(
+            f"the pilot of {k} items (and {kw} weak) is not charged once: ledger ${ledger.spent}"
+        )
+    if (
+        advice.n_gold < k
+        or advice.n_weak < k + kw
+        or advice.n_gold * gold + advice.n_weak * c > b + 1e-6
+    ):
         raise RuntimeError(
             f"the plan {advice.n_weak}/{advice.n_gold} drops the pilot or overspends"
         )
@@ -387,6 +396,7 @@ def evaluate(
     known_q: bool = True,
     tasks: list[str] | None = None,
     realize: Realize | None = None,
+    confidence: dict[tuple[str, int], float] | None = None,
 ) -> pd.DataFrame:
     """One row per (unit, weak cost, budget, seed): every policy's test accuracy, the hindsight
     best's, and the advisor's prediction, interval and pilot. A unit is a task with its weak
@@ -412,7 +422,7 @@ def evaluate(
     for task in units:  # the unit: a task and its weak labeler
         base = str(runs.loc[runs["unit"] == task, "task"].iloc[0])
         if task not in priors:
-            priors[task] = held_out_prior(runs, task)
+            priors[task] = held_out_prior(runs, task, confidence)
         prior = priors[task]
         check_held_out(prior, task, runs)
         sub = runs[(runs["unit"] == task) & (runs["budget"] >= MIN_BUDGET)]
@@ -452,7 +462,8 @@ def evaluate(
                         "selection split": grid.at(task, c, b, *chosen, s),
                         "hindsight, other seeds": grid.at(task, c, b, *_best_without(acc_by, s), s),
                         "pick": f"{adv.method}@{adv.gold_frac:g}",
-                        "pilot_run": adv.pilot.n_items > 0 or not adv.on_grid,
+                        "pilot_run": adv.pilot.n_items + adv.pilot.n_weak_items > 0
+                        or not adv.on_grid,
                         "n_weak": adv.n_weak,
                         "n_gold": adv.n_gold,
                         "predicted": adv.predicted_accuracy,
@@ -460,6 +471,8 @@ def evaluate(
                         "hi": adv.interval[1],
                         "pilot_items": adv.pilot.n_items,
                         "pilot_cost": adv.pilot.cost,
+                        "weak_pilot_items": adv.pilot.n_weak_items,
+                        "weak_confidence": adv.pilot.weak_confidence,
                         "q_pilot": adv.weak_accuracy[0],
                         "cv_accuracy": adv.pilot.cv_accuracy,
                         "cv_expected": adv.pilot.cv_expected,
@@ -502,19 +515,59 @@ def held_out_units(runs: pd.DataFrame, tasks: list[str] | None = None) -> list[s
     return pick
 
 
-def held_out_prior(runs: pd.DataFrame, unit: str) -> AdvisorPrior:
+def held_out_prior(
+    runs: pd.DataFrame, unit: str, confidence: dict[tuple[str, int], float] | None = None
+) -> AdvisorPrior:
     """The prior for a held-out unit: fitted on the runs of every other task. The unit's task is
     left out under every weak labeler (holding out `sst2 [finetune]` drops `sst2` (probe) too:
-    the same texts and strong model, only the weak labels differ)."""
+    the same texts and strong model, only the weak labels differ). `confidence`
+    (`confidence_gaps`): the weak pilot's calibration, from the other tasks' weak labelers."""
     runs = _units(runs)
     base = runs.loc[runs["unit"] == unit, "task"].iloc[0]
     t0 = time.perf_counter()
     prior = fit_prior(runs[runs["task"] != base], source=f"stores without {base}")
+    if confidence is not None:
+        # the weak pilot's calibration, measured without the held-out task too
+        gaps = np.array([g for (u, _), g in confidence.items() if base_of(runs, u) != base])
+        prior = replace(
+            prior,
+            confidence_bias=float(gaps.mean()),
+            confidence_sd=max(float(gaps.std(ddof=1)), 1e-3),
+        )
     log(
         f"[{unit}] prior fitted on {', '.join(t.task for t in prior.tasks)} "
-        f"in {time.perf_counter() - t0:.0f} s"
+        f"in {time.perf_counter() - t0:.0f} s; weak labelers' confidence minus accuracy "
+        f"{prior.confidence_bias:+.3f} (sd {prior.confidence_sd:.3f})"
     )
     return prior
+
+
+def base_of(runs: pd.DataFrame, unit: str) -> str:
+    return str(runs.loc[runs["unit"] == unit, "task"].iloc[0])
+
+
+def confidence_gaps(
+    runs: pd.DataFrame, data_dir: str | None, seeds: tuple[int, ...] = (0, 1)
+) -> dict[tuple[str, int], float]:
+    """Per unit and seed: the weak labeler's mean confidence max(p, 1 - p) on its whole pool
+    minus its accuracy there (what the weak pilot's reading of q must correct)."""
+    runs = _units(runs)
+    out = {}
+    for unit in sorted(runs["unit"].unique()):
+        for seed in seeds:
+            cfg = unit_config(runs, unit, seed)
+            sizes = SplitSizes(**cfg["split_sizes"])
+            where = data_where(cfg, data_dir)
+            data_seed = seed if cfg.get("data_seed") is None else int(cfg["data_seed"])
+            splits = cached_splits(cfg["task"], where, sizes, data_seed)
+            weak = cached_weak_labeler(
+                cfg["task"], where, sizes, data_seed, cfg["weak_model"],
+                cfg.get("weak_labeler", "probe"),
+            )  # fmt: skip
+            p = weak.peek([e.id for e in splits.pool])
+            y = np.array([e.label for e in splits.pool])
+            out[(unit, seed)] = float(np.maximum(p, 1 - p).mean() - ((p > 0.5) == y).mean())
+    return out
 
 
 def check_held_out(prior: AdvisorPrior, unit: str, runs: pd.DataFrame) -> None:
@@ -829,6 +882,34 @@ def pilot_table(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def confidence_table(gaps: dict[tuple[str, int], float], rows: pd.DataFrame) -> str:
+    """The calibration the weak pilot corrects for, per unit (pool of seeds 0 and 1), and what
+    the weak pilot read."""
+    by_unit: dict[str, list[float]] = {}
+    for (u, _), g in gaps.items():
+        by_unit.setdefault(short_unit(u), []).append(g)
+    allg = np.array(list(gaps.values()))
+    lines = [
+        f"Over {len(allg)} pools ({len(by_unit)} units, seeds 0 and 1): mean {allg.mean():+.3f}, "
+        f"sd {allg.std(ddof=1):.3f} (each held-out unit's prior uses these of the other tasks).",
+        "",
+        "| unit | confidence minus accuracy (seeds 0, 1) |",
+        "|---|---|",
+    ]
+    lines += [f"| {u} | {', '.join(f'{g:+.3f}' for g in v)} |" for u, v in sorted(by_unit.items())]
+    if "weak_pilot_items" in rows.columns:
+        read = rows[rows["weak_pilot_items"] > 0]
+        cells = read.groupby(["task", "weak_cost", "budget"]).ngroups
+        lines += [
+            "",
+            f"The weak pilot was bought in {len(read)} advised runs ({cells} cells), "
+            f"{read['weak_pilot_items'].mean():.1f} weak labels on average"
+            + (f" (${read['pilot_cost'].mean():.2f})" if len(read) else "")
+            + ".",
+        ]
+    return "\n".join(lines)
+
+
 def short_unit(unit: str) -> str:
     """A unit's name for the tables: a `file:PATH` task by its file name."""
     m = re.match(r"file:(.*?)( \[[^\]]*\])?$", unit)
@@ -909,6 +990,7 @@ def main() -> None:
     priors: dict[str, AdvisorPrior] = {}
     pools: dict = {}
     realize = PilotRuns(runs, Path(args.pilot_store), args.data_dir, args.workers)
+    gaps = confidence_gaps(runs, args.data_dir)
     rows = evaluate(
         runs,
         grid,
@@ -918,6 +1000,7 @@ def main() -> None:
         pools=pools,
         tasks=args.tasks,
         realize=realize,
+        confidence=gaps,
     )
     held_out = f" --tasks {' '.join(args.tasks)}" if args.tasks else ""
     rows = rows.assign(task=rows["task"].map(short_unit))  # file:PATH tasks by their file name
@@ -942,6 +1025,8 @@ def main() -> None:
         picks_table(rows),
         "### The pilot",
         pilot_table(rows),
+        "### The weak pilot: weak labelers' mean confidence minus their accuracy",
+        confidence_table(gaps, rows),
         "### The weak-ceiling assumption",
         weak_ceiling_check(runs, rows),
         "### The held-out units by store",

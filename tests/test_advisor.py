@@ -18,8 +18,10 @@ import pytest
 from advisor_helpers import hand_prior, load_bench, synthetic_pool, synthetic_runs
 
 from labelmix.analysis.advisor import (
+    CONFIDENCE_BIAS,
     DEFAULT_PRIOR_DICT,
     MIN_PILOT,
+    MIN_WEAK_PILOT,
     TOLERANCE,
     Advice,
     AdvisorPrior,
@@ -80,6 +82,17 @@ class SyntheticPilot:
         gold = self.rng.integers(0, 2, n).astype(float)
         right = self.rng.random(n) < self.q
         return gold, np.where(right, gold, 1.0 - gold), None
+
+    def buy_weak(self, n: int) -> np.ndarray:
+        """Weak labels alone: hard ones (p 0 or 1, no stated confidence), unless `confidence`
+        is set: then p is that far from 0.5 (every label equally sure)."""
+        ids = [f"item{self.n + i}" for i in range(n)]
+        self.ledger.charge("weak", ids, self.prices[0], "pilot")
+        self.n += n
+        self.bought_weak = [*getattr(self, "bought_weak", []), *ids]
+        sure = getattr(self, "confidence", 1.0)
+        side = self.rng.integers(0, 2, n).astype(float)
+        return np.where(side == 1.0, sure, 1.0 - sure)
 
 
 def true_best(a: float, s: float, q: float, budget: float, c: float, n_pilot: int) -> float:
@@ -261,10 +274,15 @@ def test_no_pilot_smaller_than_one_round() -> None:
         hand_prior(), SyntheticPilot(0.8, ledger, 0.5), budget=64.0, weak_cost=0.5,
         pilot_frac=0.05,
     )  # fmt: skip
-    assert small.pilot.n_items == 0 and ledger.spent == 0 and small.pilot.cap_items == 0
+    assert small.pilot.n_items == 0 and small.pilot.cap_items == 0
     assert "buys 2 pilot items" in small.pilot.stopped
     assert f"fewer than the {MIN_PILOT} a pilot needs" in small.reason
     assert small.n_weak * 0.5 + small.n_gold <= 64.0
+    # ... but 5% buys 6 weak labels alone (the weak pilot): hard ones here, whose confidence
+    # says nothing, so they are only kept
+    assert small.pilot.n_weak_items == 6 and ledger.spent == 3.0 == small.pilot.cost
+    assert math.isnan(small.pilot.weak_confidence) and "hard labels" in small.reason
+    assert small.n_weak >= 6 and len(small.weak_pilot_ids) == 6
     ledger = Ledger(64.0)
     larger = plan_advice(
         hand_prior(), SyntheticPilot(0.8, ledger, 0.5), budget=64.0, weak_cost=0.5,
@@ -272,6 +290,41 @@ def test_no_pilot_smaller_than_one_round() -> None:
     )  # fmt: skip
     assert larger.pilot.n_items >= MIN_PILOT
     assert ledger.spent == pytest.approx(1.5 * larger.pilot.n_items)
+
+
+@pytest.mark.parametrize("confidence, weak_heavy", [(0.93, True), (0.56, False)])
+def test_the_weak_pilot_reads_the_labelers_confidence(confidence: float, weak_heavy: bool) -> None:
+    """Where no pilot of gold labels is bought ($64, weak $0.50: 5% buys 2 items), 6 weak labels
+    alone are: a labeler that says 0.93 (about 0.9 right, after the stores' overstatement) makes
+    weak labels the plan, one that says 0.56 (near chance) gold labels, with the 6 weak ones kept
+    as a weak stage. Charged once, kept in the plan, named for the run."""
+    ledger = Ledger(64.0)
+    source = SyntheticPilot(0.8, ledger, 0.5)
+    source.confidence = confidence  # type: ignore[attr-defined]
+    a = plan_advice(hand_prior(), source, budget=64.0, weak_cost=0.5, task="cities")
+    assert a.pilot.n_items == 0 and a.pilot.n_weak_items == 6
+    assert ledger.spent == pytest.approx(3.0) == pytest.approx(a.pilot.cost)
+    assert a.pilot.weak_confidence == pytest.approx(confidence)
+    q = a.weak_accuracy[0]
+    assert q == pytest.approx(confidence - CONFIDENCE_BIAS, abs=0.06)
+    assert a.n_weak >= 6 and a.n_weak * 0.5 + a.n_gold <= 64.0 + 1e-9
+    if weak_heavy:
+        assert a.method == "weak_only" and a.n_weak == 128
+    else:
+        assert a.n_gold >= 60 and a.n_weak == 6 and a.method != "gold_only"
+    assert f"mean confidence, {confidence:.2f}, read" in a.reason
+    cfg = a.run_config()
+    assert cfg.weak_pilot == a.weak_pilot_ids == tuple(source.bought_weak) and not cfg.pilot
+    labels = cfg.allocation_with_pilot()
+    assert (labels.n_weak, labels.n_gold) == (a.n_weak, a.n_gold)
+
+
+def test_no_weak_pilot_of_fewer_than_its_minimum() -> None:
+    """$16 at weak $0.50: 5% buys one weak label, below MIN_WEAK_PILOT: nothing is bought."""
+    ledger = Ledger(16.0)
+    a = plan_advice(hand_prior(), SyntheticPilot(0.8, ledger, 0.5), budget=16.0, weak_cost=0.5)
+    assert a.pilot.n_items == 0 and a.pilot.n_weak_items == 0 and ledger.spent == 0
+    assert MIN_WEAK_PILOT > 1
 
 
 def test_no_pilot_where_no_result_could_change_the_advice(prior: AdvisorPrior) -> None:
@@ -549,18 +602,20 @@ def test_the_benchmark_regret_and_pilot_runs(bench) -> None:  # type: ignore[no-
         assert set(rows["best_config"]) == {"seq_sft@0.8"}
         assert rows["best"].tolist() == pytest.approx([0.71 + 0.01 * s for s in (0, 1, 2)] * 2)
         # a plan that reuses a pilot is run (once, with its advice); the others are the grid's
-        # ($16: 10% buys one pilot item, fewer than a pilot needs, so none is bought)
-        assert rows["pilot_run"].sum() == len(ran) == (3 if pilot_frac else 0)
+        # ($16: 10% buys one pilot item, fewer than a pilot needs, so none is bought; it buys
+        # 16 weak labels alone instead, the weak pilot, whose plan is run with them too)
+        assert rows["pilot_run"].sum() == len(ran) == (6 if pilot_frac else 0)
         for r in rows.itertuples():
             m, g = r.pick.split("@")
             if r.pilot_run:
                 assert r.advisor == pytest.approx(0.5 + r.seed / 100)
             else:
-                assert r.pilot_items == 0
+                assert r.pilot_items == 0 == r.weak_pilot_items
                 assert r.advisor == grid.at("held", 0.1, r.budget, m, float(g), r.seed)
-        for task, c, _, _, advice in ran:
-            assert (task, c) == ("held", 0.1) and advice.pilot.n_items > 0
-            assert len(advice.pilot_ids) == advice.pilot.n_items
+        for task, c, b, _, advice in ran:
+            assert (task, c) == ("held", 0.1)
+            assert len(advice.pilot_ids) == advice.pilot.n_items == (0 if b == 16 else 23)
+            assert len(advice.weak_pilot_ids) == advice.pilot.n_weak_items == (16 if b == 16 else 0)
     cells = bench.cell_table(rows, "advisor")
     assert cells["regret"].tolist() == pytest.approx(
         [(rows["best"] - rows["advisor"])[rows["budget"] == b].mean() for b in (16.0, 256.0)]

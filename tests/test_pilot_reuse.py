@@ -380,3 +380,88 @@ def test_labelmix_run_follows_the_advices_weak_labeler(
     r = json.loads(result.read_text())
     assert r["config"]["weak_labeler"] == "column:wrong" and r["weak_labeler"] == "column:wrong"
     assert r["weak_label_test_accuracy"] == 0.0
+
+
+# ---------------------------------------------------------------- the weak pilot
+
+
+def test_the_default_weak_pilot_keeps_stored_run_keys() -> None:
+    base = RunConfig()
+    for empty in (None, (), []):
+        assert RunConfig(weak_pilot=empty).key() == base.key() == "f16ba28bd33b4f0aefc5"
+    with_read = RunConfig(weak_pilot=["a", "b"])
+    assert with_read.weak_pilot == ("a", "b") and with_read.key() != base.key()
+    assert RunConfig(pilot=["a", "b"]).key() != with_read.key()  # not the same purchase
+    again = RunConfig.from_dict(json.loads(json.dumps(with_read.to_dict())))
+    assert again.weak_pilot == with_read.weak_pilot and again.key() == with_read.key()
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        (dict(weak_pilot=["a", "a"]), ConfigError, "weak_pilot names item 'a' twice"),
+        (dict(weak_pilot=["a", 3]), ConfigError, "weak_pilot ids must be pool example ids"),
+        (dict(pilot=["a"], weak_pilot=["b", "a"]), ConfigError, "'a' is in both pilot and weak"),
+        (
+            dict(method="gold_only", gold_frac=None, weak_pilot=["a"]),
+            ConfigError,
+            r"'gold_only' cannot reuse a weak pilot.*weak stage \(.*weak_only",
+        ),
+        (dict(method="few_shot", gold_frac=None, weak_pilot=["a"]), ConfigError, "weak stage"),
+        (dict(budget=1.0, weak_cost=0.5, weak_pilot=["a", "b", "c"]), UnaffordableError,
+         r"a weak pilot of 3 items costs \$1.50"),
+    ],
+)  # fmt: skip
+def test_a_weak_pilot_is_checked_at_construction(kw: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match) as e:
+        RunConfig(**kw)
+    assert "\n" not in str(e.value)
+
+
+def test_allocation_with_a_weak_pilot() -> None:
+    prices = Prices(0.5, 1.0)
+    # all gold at $64 after 6 weak labels ($3): 61 gold, and the 6 weak labels
+    a = allocate_with_pilot(64.0, 1.0, prices, 0, 6)
+    assert (a.n_gold, a.n_weak) == (61, 6)
+    # all weak: the grid's own 128 weak labels, the weak pilot's 6 among them
+    assert allocate_with_pilot(64.0, 0.0, prices, 0, 6) == allocate_with_pilot(64.0, 0.0, prices, 0)
+    # half: the grid's 32 gold labels, the weak pilot's weak labels among the other $32's
+    a = allocate_with_pilot(64.0, 0.5, prices, 0, 6)
+    assert (a.n_gold, a.n_weak) == (32, 64)
+    # with a pilot too: its 4 items carry both labels, the weak pilot's 6 a weak one
+    a = allocate_with_pilot(64.0, 1.0, prices, 4, 6)
+    assert (a.n_gold, a.n_weak) == (59, 10)
+
+
+@pytest.mark.parametrize("method, gold_frac", [("weak_only", None), ("seq_sft", 1.0)])
+def test_the_weak_pilot_is_charged_once_and_trains_the_weak_stage(
+    tiny_llama: Path, tiny_bert: Path, stage_texts: list, method: str, gold_frac: float | None
+) -> None:
+    read = _pilot(5)
+    # $8 (the pool of 120 caps nothing): all weak buys 80 weak labels, the weak pilot's 5 among
+    # them; all gold after the weak pilot ($0.50) 7 gold labels and, with what is left, 5 more weak
+    cfg = _cfg(
+        tiny_llama, tiny_bert, budget=8.0, method=method, gold_frac=gold_frac, weak_pilot=read
+    )
+    r = run_config(cfg).record
+    labels = cfg.allocation_with_pilot()
+    assert (r["n_weak"], r["n_gold"]) == (labels.n_weak, labels.n_gold)
+    assert r["n_weak_pilot"] == 5 and r["n_pilot"] == 0
+    assert r["spent_pilot"] == pytest.approx(5 * 0.1)
+    assert (labels.n_weak, labels.n_gold) == ((80, 0) if method == "weak_only" else (10, 7))
+    assert r["spent"] == pytest.approx(labels.n_gold + labels.n_weak * 0.1)
+    assert r["spent"] <= 8.0 + 1e-9
+    assert r["n_weak_train"] + r["n_weak_val"] == labels.n_weak - 5  # the rest bought in the run
+    pool = {e.id: e.text for e in cached_splits("cities", None, SIZES, 0).pool}
+    texts = {pool[i] for i in read}
+    weak_stage = next(t for s, t in stage_texts if s == "weak")
+    assert texts <= set(weak_stage) and len(weak_stage) == len(set(weak_stage)) == labels.n_weak
+    for source, t in stage_texts:
+        if source == "gold":  # the gold stage has none of the weak pilot's items
+            assert len(t) == labels.n_gold == 7 and not texts & set(t)
+
+
+def test_a_weak_pilot_from_another_pool_is_refused(tiny_llama: Path, tiny_bert: Path) -> None:
+    read = (*_pilot(2), "not-an-item")
+    with pytest.raises(ConfigError, match=r"1 of the weak pilot's 3 items are not in this run"):
+        run_config(_cfg(tiny_llama, tiny_bert, weak_pilot=read))

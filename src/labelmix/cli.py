@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import json
+import math
 import os
 import sys
 import time
@@ -494,6 +495,12 @@ def run_cmd(
             f"pilot: trained on the gold and weak labels of the advice's {result['n_pilot']} "
             f"pilot items (${result['spent_pilot']:.2f} of the ${result['spent']:.2f}, charged once)"
         )
+    elif result.get("n_weak_pilot"):
+        typer.echo(
+            f"weak pilot: trained on the weak labels of the advice's {result['n_weak_pilot']} "
+            f"weak pilot items (${result['spent_pilot']:.2f} of the ${result['spent']:.2f}, "
+            "charged once)"
+        )
     if saved is not None:
         typer.echo(f"classifier: {saved} (apply it with `labelmix predict {saved} FILE`)")
     path = _write_or_keep(out_dir / f"{result['key']}.json", result, problems)
@@ -807,10 +814,22 @@ def advise_cmd(
         f"gold ${a.gold_cost:g}\n"
         f"  plan:      {a.method}, {a.n_weak} weak + {a.n_gold} gold labels"
         + (f" (the pilot's {p.n_items} of each included)" if p.n_items else "")
+        + (f" (the weak pilot's {p.n_weak_items} weak labels included)" if p.n_weak_items else "")
         + f"\n  predicted: test accuracy {a.predicted_accuracy:.3f} "
         f"(90% interval for one run {a.interval[0]:.3f}-{a.interval[1]:.3f})\n"
         f"  pilot:     {p.n_items} items, ${p.cost:.2f} of the budget; {p.stopped}\n"
-        f"  learnt from: {a.prior_source}\n"
+        + (
+            f"  weak pilot: {p.n_weak_items} weak labels (${p.weak_cost_paid:.2f}, in the pilot's "
+            "cost), their labeler's mean confidence "
+            + (
+                f"{p.weak_confidence:.2f} read for the weak labels' accuracy\n"
+                if math.isfinite(p.weak_confidence)
+                else "unread: hard labels (0 or 1)\n"
+            )
+            if p.n_weak_items
+            else ""
+        )
+        + f"  learnt from: {a.prior_source}\n"
         f"  follow it: the same command with --json > advice.json, then "
         f"`labelmix run --advice advice.json` (the pilot's labels are reused, not bought again)"
         f"\n\n{a.reason}"

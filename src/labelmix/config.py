@@ -45,12 +45,18 @@ _KINDS: dict[str, tuple[str, bool]] = {  # field -> (kind, None allowed)
     "load_in_4bit": ("bool", False),
     "weak_labeler": ("str", False),
     "pilot": ("ids", False),
+    "weak_pilot": ("ids", False),
 }
 
 # Fields added after run stores existed: left out of the key while at these values, so every
 # stored run keeps its key (a store resumes by key). A new field that changes results goes here
 # with the value that reproduces the old behaviour.
-KEY_NEUTRAL: dict[str, Any] = {"load_in_4bit": False, "weak_labeler": "probe", "pilot": []}
+KEY_NEUTRAL: dict[str, Any] = {
+    "load_in_4bit": False,
+    "weak_labeler": "probe",
+    "pilot": [],
+    "weak_pilot": [],
+}
 
 # How a run is executed, not what it computes: never part of the key (like data_dir).
 EXECUTION_ONLY = ("data_dir", "gradient_checkpointing")
@@ -72,13 +78,14 @@ def _normalise_numbers(cfg: Any) -> None:
 def _normalise_pilot(cfg: Any) -> None:
     """A pilot as a tuple of ids (a list from JSON or TOML is the same pilot); None: no pilot.
     The field's default is None, not (), so that a sweep's recorded settings (sweep.json) stay
-    as they were: a setting left at None is not written."""
-    value = cfg.pilot
-    if value is None:
-        value = ()
-    elif isinstance(value, list | tuple):
-        value = tuple(value)
-    object.__setattr__(cfg, "pilot", value)
+    as they were: a setting left at None is not written. The same for the weak pilot."""
+    for name in ("pilot", "weak_pilot"):
+        value = getattr(cfg, name)
+        if value is None:
+            value = ()
+        elif isinstance(value, list | tuple):
+            value = tuple(value)
+        object.__setattr__(cfg, name, value)
 
 
 def _check_kind(name: str, value: Any) -> None:
@@ -113,27 +120,33 @@ def takes_pilot(method: Method) -> bool:
 
 
 def allocate_with_pilot(
-    budget: float, gold_frac: float, prices: Prices, n_pilot: int
+    budget: float, gold_frac: float, prices: Prices, n_pilot: int, n_weak_pilot: int = 0
 ) -> Allocation:
-    """The labels a run with a pilot of n_pilot items trains on, the pilot's included: the
-    allocation's gold labels, but at least the pilot's (more gold than planned, paid by fewer
-    weak labels) and at most what leaves the pilot's weak labels paid; then weak labels for the
-    rest of the budget, the pilot's among them. The pilot is charged once: its items carry both
-    labels. `labelmix advise` plans with the same counts, so a run that follows it buys them."""
+    """The labels a run with a pilot of n_pilot items (and a weak pilot of n_weak_pilot items,
+    weak labels only) trains on, the pilots' included: the allocation's gold labels, but at
+    least the pilot's (more gold than planned, paid by fewer weak labels) and at most what
+    leaves the pilots' weak labels paid; then weak labels for the rest of the budget, the
+    pilots' among them. A pilot is charged once: its items carry both labels, a weak pilot's
+    their weak label. `labelmix advise` plans with the same counts, so a run that follows it
+    buys them."""
     alloc = allocate(budget, gold_frac, prices)
-    if n_pilot == 0:
+    if n_pilot == 0 and n_weak_pilot == 0:
         return alloc
-    pilot_weak = n_pilot * prices.weak_cost
+    pilot_weak = (n_pilot + n_weak_pilot) * prices.weak_cost
     if n_pilot * prices.gold_cost + pilot_weak > budget + EPS:
+        what = f"a pilot of {n_pilot} items" if n_pilot else ""
+        if n_weak_pilot:
+            what += (" and " if what else "") + f"a weak pilot of {n_weak_pilot} items"
         raise UnaffordableError(
-            f"a pilot of {n_pilot} items costs ${n_pilot * prices.gold_cost + pilot_weak:.2f} "
-            f"(a gold and a weak label each), more than the budget ${budget:g}"
+            f"{what} costs ${n_pilot * prices.gold_cost + pilot_weak:.2f} "
+            f"(a gold and a weak label per pilot item, a weak label per weak pilot item), more "
+            f"than the budget ${budget:g}"
         )
     most_gold = math.floor((budget - pilot_weak) / prices.gold_cost + EPS)
     n_gold = max(n_pilot, min(alloc.n_gold, most_gold))
     rest = budget - n_gold * prices.gold_cost - pilot_weak
     more_weak = max(0, math.floor(rest / prices.weak_cost + EPS))
-    return Allocation(n_weak=n_pilot + more_weak, n_gold=n_gold)
+    return Allocation(n_weak=n_pilot + n_weak_pilot + more_weak, n_gold=n_gold)
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,10 @@ class RunConfig:
     # `labelmix advise`): charged once, inside the budget, and trained on in both stages of a
     # seq_sft-family method. None (the default) and () are no pilot; stored as a tuple.
     pilot: tuple[str, ...] | None = None
+    # Pool example ids whose weak label alone was bought before the run (the advisor's weak
+    # pilot, which reads the weak labeler's confidence where a pilot of gold labels would cost
+    # too much): charged once and trained on in the weak stage. None and () are none.
+    weak_pilot: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _normalise_numbers(self)
@@ -232,6 +249,7 @@ class RunConfig:
             )
         alloc = self.allocation()  # validates budget and prices before anything trains
         self._check_pilot(method)
+        self._check_weak_pilot(method)
         k = self.k_shots
         if method.prompt_only and k < 1:
             raise ConfigError("few_shot needs at least one demonstration (shots >= 1)")
@@ -269,6 +287,35 @@ class RunConfig:
             )
         self.allocation_with_pilot()  # refuses a pilot the budget cannot pay for
 
+    def _check_weak_pilot(self, method: Method) -> None:
+        """A weak pilot names distinct pool items, none of them a pilot item, each with a weak
+        label: only a method with a weak stage can train on them."""
+        if not self.weak_pilot:
+            return
+        bad = [i for i in self.weak_pilot if not isinstance(i, str) or not i.strip()]
+        if bad:
+            raise ConfigError(f"weak_pilot ids must be pool example ids (strings), got {bad[0]!r}")
+        seen: set[str] = set()
+        for i in self.weak_pilot:
+            if i in seen:
+                raise ConfigError(f"weak_pilot names item {i!r} twice; name each item once")
+            seen.add(i)
+        both = seen & set(self.pilot or ())
+        if both:
+            raise ConfigError(
+                f"item {sorted(both)[0]!r} is in both pilot and weak_pilot: a pilot item already "
+                "carries its weak label; name it in one of them"
+            )
+        if method.prompt_only or "weak" not in method.sources:
+            takes = ", ".join(
+                name for name, m in METHODS.items() if not m.prompt_only and "weak" in m.sources
+            )
+            raise ConfigError(
+                f"method {self.method!r} cannot reuse a weak pilot: its items carry weak labels, "
+                f"so it needs a method with a weak stage ({takes})"
+            )
+        self.allocation_with_pilot()  # refuses a weak pilot the budget cannot pay for
+
     @property
     def split_seed(self) -> int:
         """The seed that draws the splits and trains the weak labeler."""
@@ -289,7 +336,13 @@ class RunConfig:
     def allocation_with_pilot(self) -> Allocation:
         """The labels the run trains on, the pilot's included (the allocation without a pilot)."""
         assert self.gold_frac is not None
-        return allocate_with_pilot(self.budget, self.gold_frac, self.prices, len(self.pilot or ()))
+        return allocate_with_pilot(
+            self.budget,
+            self.gold_frac,
+            self.prices,
+            len(self.pilot or ()),
+            len(self.weak_pilot or ()),
+        )
 
     def labels_used(self) -> tuple[int, int]:
         """(n_weak, n_gold) of the allocation that the method actually uses: a method that trains
@@ -328,6 +381,7 @@ class RunConfig:
         d = asdict(self)
         d["schedule"] = asdict(self.effective_schedule())
         d["pilot"] = list(self.pilot or ())  # as JSON reads it back
+        d["weak_pilot"] = list(self.weak_pilot or ())
         return d
 
     def key(self) -> str:

@@ -228,7 +228,7 @@ def inputs_featurized(cfg: RunConfig, splits: Splits) -> list[str]:
         order = run_rng(cfg.seed).permutation(len(pool))  # as run_config draws it
         picked = [pool[i] for i in order[: max(STANDARDIZE_N, sum(cfg.labels_used()))]]
         seen = {e.id for e in picked}
-        pilot = set(cfg.pilot or ())  # bought before the run: anywhere in the pool
+        pilot = {*(cfg.pilot or ()), *(cfg.weak_pilot or ())}  # bought before: anywhere in the pool
         picked += [e for e in pool if e.id in pilot and e.id not in seen]
     return [e.text for e in splits.select + splits.test + picked]
 
@@ -308,6 +308,7 @@ def run_config(
     if splits is None:
         splits = cached_splits(cfg.task, data_dir, cfg.split_sizes, cfg.split_seed)
     pilot = pilot_positions(cfg, splits.pool)  # a pilot of another pool fails before any work
+    weak_pilot = pilot_positions(cfg, splits.pool, weak_only=True)
     check_models_loadable(  # before the weak labeler trains
         cfg.model if features is None else None, cfg.weak_model if weak is None else None
     )
@@ -324,7 +325,7 @@ def run_config(
     weak = weak.priced(cfg.weak_cost)
     oracle = Oracle.from_examples(splits.pool, cfg.gold_cost)  # labels are bought from the pool
     ledger = Ledger(cfg.budget)
-    _buy_pilot(pilot, splits.pool, oracle, weak, ledger)
+    _buy_pilot(pilot, splits.pool, oracle, weak, ledger, weak_pilot)
     alloc = cfg.allocation()
     t_setup = time.perf_counter() - t0
 
@@ -370,6 +371,7 @@ def run_config(
             notes,
             features,
             pilot,
+            weak_pilot,
         )
         threshold = 0.0
         metrics = _evaluate(y_test, logits, threshold, cfg.seed)
@@ -400,7 +402,7 @@ def run_config(
         "alloc_n_weak": alloc.n_weak,
         "alloc_n_gold": alloc.n_gold,
         **summary,
-        **_pilot_record(pilot, ledger),
+        **_pilot_record(pilot, ledger, weak_pilot),
         "weak_share_spent": spent_weak / spent if spent > 0 else float("nan"),
         **metrics,
         "accuracy_threshold": threshold_desc,
@@ -465,19 +467,24 @@ def _train_stages(
     notes: list[str],
     features: Features | None = None,
     pilot: list[int] | None = None,
+    weak_pilot: list[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], dict[str, Any], Classifier]:
     """Train the method's stages. `pilot`: pool positions whose labels were bought before the
-    run; each stage trains on them plus `sizes` more items of its own (none shared)."""
+    run; each stage trains on them plus `sizes` more items of its own (none shared).
+    `weak_pilot`: positions whose weak label alone was bought before, in the weak stage."""
     pilot = pilot or []
-    sizes, pool_limited = _extra_labels(cfg, method, len(pool), len(pilot), notes)
+    weak_pilot = weak_pilot or []
+    sizes, pool_limited = _extra_labels(cfg, method, len(pool), len(pilot), notes, len(weak_pilot))
     used = np.zeros(len(pool), dtype=bool)
     used[pilot] = True  # already in every stage: the stages choose among the other items
+    used[weak_pilot] = True
+    before = {"weak": pilot + weak_pilot, "gold": pilot}  # bought before the run, by source
     chosen: dict[str, list[int]] = {}
     # Examples chosen without a model (random, most-confident) are fixed up front so that the
     # few-shot bank can be drawn from them before any training.
     for spec in method.stages:
         if spec.sampling != "uncertainty":
-            chosen[spec.source] = pilot + _choose_static(
+            chosen[spec.source] = before[spec.source] + _choose_static(
                 spec, sizes[spec.source], pool, order, used, weak, rng
             )
 
@@ -490,7 +497,7 @@ def _train_stages(
     for i, spec in enumerate(method.stages):
         n = sizes[spec.source]
         if spec.sampling == "uncertainty":
-            chosen[spec.source] = pilot + _choose_uncertain(
+            chosen[spec.source] = before[spec.source] + _choose_uncertain(
                 spec, n, pool, used, learner, prefixer, rng, trained=bool(chain.reports)
             )
         idx = chosen[spec.source]
@@ -512,6 +519,8 @@ def _train_stages(
         )
         if pilot:
             report["n_pilot"] = len(pilot)  # of the stage's n_train + n_val labels
+        if weak_pilot and spec.source == "weak":
+            report["n_weak_pilot"] = len(weak_pilot)
         if cfg.trainer == "probe":
             # Diagnostics only (never used to choose anything): test accuracy after each stage,
             # so a report can show what each stage added.
@@ -529,50 +538,69 @@ def _train_stages(
     return logits, sel_logits, chain.reports, extra, classifier
 
 
-def pilot_positions(cfg: RunConfig, pool: Sequence[Example]) -> list[int]:
-    """Where the pilot's items sit in the run's pool; every one must be there (a pilot bought
-    on another task, split or seed names items this run cannot train on)."""
-    if not cfg.pilot:
+def pilot_positions(cfg: RunConfig, pool: Sequence[Example], weak_only: bool = False) -> list[int]:
+    """Where the pilot's items (`weak_only`: the weak pilot's) sit in the run's pool; every one
+    must be there (a pilot bought on another task, split or seed names items this run cannot
+    train on)."""
+    ids = cfg.weak_pilot if weak_only else cfg.pilot
+    if not ids:
         return []
+    name = "weak pilot" if weak_only else "pilot"
     where = {e.id: i for i, e in enumerate(pool)}
-    missing = [i for i in cfg.pilot if i not in where]
+    missing = [i for i in ids if i not in where]
     if missing:
         raise ConfigError(
-            f"{len(missing)} of the pilot's {len(cfg.pilot)} items are not in this run's pool of "
-            f"{len(pool)} examples (e.g. {missing[0]!r}): a pilot must come from the pool of the "
-            "same task, split sizes and data seed"
+            f"{len(missing)} of the {name}'s {len(ids)} items are not in this run's pool of "
+            f"{len(pool)} examples (e.g. {missing[0]!r}): a {name} must come from the pool of "
+            "the same task, split sizes and data seed"
         )
-    return [where[i] for i in cfg.pilot]
+    return [where[i] for i in ids]
 
 
 def _buy_pilot(
-    pilot: list[int], pool: Sequence[Example], oracle: Oracle, weak: WeakLabeler, ledger: Ledger
+    pilot: list[int],
+    pool: Sequence[Example],
+    oracle: Oracle,
+    weak: WeakLabeler,
+    ledger: Ledger,
+    weak_pilot: Sequence[int] = (),
 ) -> None:
-    """Charge the pilot's gold and weak labels once, before the run buys anything: the stages
-    that train on them later own them already (the ledger charges a label once)."""
+    """Charge the pilot's gold and weak labels (the weak pilot's weak labels) once, before the
+    run buys anything: the stages that train on them later own them already (the ledger
+    charges a label once)."""
     ids = [pool[i].id for i in pilot]
     oracle.buy(ids, ledger, "pilot")
-    weak.buy(ids, ledger, "pilot")
+    weak.buy(ids + [pool[i].id for i in weak_pilot], ledger, "pilot")
 
 
-def _pilot_record(pilot: list[int], ledger: Ledger) -> dict[str, Any]:
-    """The pilot's size and price in a run's record (nothing without a pilot)."""
-    if not pilot:
+def _pilot_record(
+    pilot: list[int], ledger: Ledger, weak_pilot: Sequence[int] = ()
+) -> dict[str, Any]:
+    """The pilots' sizes and price in a run's record (nothing without a pilot)."""
+    if not pilot and not weak_pilot:
         return {}
     spent = sum(p.price for p in ledger.purchases if p.purpose == "pilot")
-    return {"n_pilot": len(pilot), "spent_pilot": round(spent, 6)}
+    out: dict[str, Any] = {"n_pilot": len(pilot), "spent_pilot": round(spent, 6)}
+    if weak_pilot:
+        out["n_weak_pilot"] = len(weak_pilot)
+    return out
 
 
 def _extra_labels(
-    cfg: RunConfig, method: Method, n_pool: int, n_pilot: int, notes: list[str]
+    cfg: RunConfig,
+    method: Method,
+    n_pool: int,
+    n_pilot: int,
+    notes: list[str],
+    n_weak_pilot: int = 0,
 ) -> tuple[dict[str, int], bool]:
     """How many labels of each source the stages buy beyond the pilot's (the allocation with
     the pilot, config.allocate_with_pilot, less the pilot), and whether the pool capped them.
     A pilot item is in both stages, every other item in one; the pool is finite: every gold
     label the budget buys is kept and the weak ones are capped."""
     labels = cfg.allocation_with_pilot()
-    sizes = {"weak": labels.n_weak - n_pilot, "gold": labels.n_gold - n_pilot}
-    free = n_pool - n_pilot
+    sizes = {"weak": labels.n_weak - n_pilot - n_weak_pilot, "gold": labels.n_gold - n_pilot}
+    free = n_pool - n_pilot - n_weak_pilot
     if sum(sizes[s.source] for s in method.stages) <= free:
         return sizes, False
     room = free - sum(sizes[s.source] for s in method.stages if s.source == "gold")
@@ -580,7 +608,7 @@ def _extra_labels(
         sizes["gold"] = free
         room = 0
     notes.append(
-        f"pool has {n_pool} examples: weak labels capped at {n_pilot + room} "
+        f"pool has {n_pool} examples: weak labels capped at {n_pilot + n_weak_pilot + room} "
         f"(allocation {labels.n_weak})"
     )
     sizes["weak"] = room

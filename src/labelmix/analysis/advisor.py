@@ -26,8 +26,11 @@ labels agree with gold on the pilot's items). The pilot is bought in rounds unti
 loss of the advice under the posterior is below a tenth of an accuracy point, or its cap
 (`pilot_frac` of the budget) is reached; none where the cap buys less than one round (a smaller
 pilot steers the choice without measuring q) or where the loss is below that tenth before any
-pilot (no result could change the advice). The advice is the plan with the best expected accuracy;
-its interval is the posterior predictive interval of one run's test accuracy."""
+pilot (no result could change the advice). Where the cap buys less than one round, the same share
+of the budget buys weak labels alone (the weak pilot, kept in the plan's weak stage), and the weak
+labeler's own mean confidence, corrected by how far the stores' labelers overstated their
+accuracy, is read for q. The advice is the plan with the best expected accuracy; its interval is
+the posterior predictive interval of one run's test accuracy."""
 
 from __future__ import annotations
 
@@ -69,6 +72,17 @@ CV_FOLDS = 5
 CV_MIN_ITEMS = 16
 CV_DISPERSION = 2.0
 RIDGE_ALPHA = 300.0
+# The weak pilot: where the budget is too small for a pilot of MIN_PILOT items, up to
+# `pilot_frac` of it buys weak labels alone, and the weak labeler's own mean confidence,
+# max(p, 1 - p), stands for q. On the pools of the three study stores of the built-in prior
+# (18 weak labelers, seeds 0 and 1: `confidence_gaps` in benchmarks/advisor.py) it overstated q
+# by CONFIDENCE_BIAS on average, with CONFIDENCE_SD between pools. Fewer than MIN_WEAK_PILOT
+# items say too little (their own noise is over twice CONFIDENCE_SD); beyond MAX_WEAK_PILOT the
+# labeler's calibration error dominates.
+CONFIDENCE_BIAS = 0.024
+CONFIDENCE_SD = 0.055
+MIN_WEAK_PILOT = 4
+MAX_WEAK_PILOT = 32
 _A_GRID = np.linspace(0.52, 0.98, 47)
 _S_GRID = np.geomspace(4.0, 4000.0, 36)
 _ENDS = {"weak_only": 0.0, "gold_only": 1.0}
@@ -136,6 +150,10 @@ class AdvisorPrior:
     source: str = ""
     model: str = "smollm2"  # the strong model the stores measured (the pilot's features)
     layer: int | None = None
+    # How far a weak labeler's mean confidence sits above its accuracy: mean and sd across
+    # labelers (the weak pilot's evidence; measured on the stores' pools, see CONFIDENCE_BIAS).
+    confidence_bias: float = CONFIDENCE_BIAS
+    confidence_sd: float = CONFIDENCE_SD
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -144,6 +162,10 @@ class AdvisorPrior:
             raise ConfigError(f"sigma {self.sigma!r} must be a positive number")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError(f"gamma {self.gamma!r} must lie in [0, 1]")
+        if not (self.confidence_sd > 0 and math.isfinite(self.confidence_sd)):
+            raise ConfigError(f"confidence_sd {self.confidence_sd!r} must be a positive number")
+        if not (abs(self.confidence_bias) < 0.5):
+            raise ConfigError(f"confidence_bias {self.confidence_bias!r} must lie in (-0.5, 0.5)")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ConfigError(f"unknown method(s) {unknown} in the advisor prior")
@@ -170,6 +192,8 @@ class AdvisorPrior:
             source=str(d.get("source", "")),
             model=str(d.get("model", "smollm2")),
             layer=None if d.get("layer") is None else int(d["layer"]),
+            confidence_bias=float(d.get("confidence_bias", CONFIDENCE_BIAS)),
+            confidence_sd=float(d.get("confidence_sd", CONFIDENCE_SD)),
         )
 
 
@@ -562,6 +586,7 @@ def make_plans(
     methods: Sequence[str],
     gold_fracs: Sequence[float],
     pool_size: int | None = None,
+    n_weak_pilot: int = 0,
 ) -> list[Plan]:
     """Every grid allocation of the budget that keeps the pilot's labels: at least its n_pilot
     gold labels (a plan with fewer gold labels gets the pilot's as its gold stage) and its
@@ -571,7 +596,9 @@ def make_plans(
     gold_only; with one they are the mixed methods at the ends. A pool of `pool_size` items
     caps the labels (the pilot's items carry both kinds). A mixed plan that buys no gold (or no
     weak) label is left out where weak_only (gold_only) is offered: it is the same run under
-    another name."""
+    another name. A weak pilot of n_weak_pilot items (weak labels alone) is kept the same way:
+    every plan has at least its weak labels, so gold_only gives way to a mixed method with them
+    as its weak stage."""
     prices = Prices(weak_cost, gold_cost)
     mixed = [m for m in methods if m not in _ENDS]
     fracs = sorted({0.0, 1.0, *(float(g) for g in gold_fracs)})
@@ -591,13 +618,13 @@ def make_plans(
 
     for g in fracs:
         alloc = allocate(budget, g, prices)
-        if n_pilot == 0 and g in (0.0, 1.0):
+        if n_pilot == 0 and g == 0.0 or (n_pilot == 0 and n_weak_pilot == 0 and g == 1.0):
             end = "weak_only" if g == 0.0 else "gold_only"
             if end in methods:
                 add(end, g, alloc.n_weak if g == 0.0 else 0, alloc.n_gold, True)
             continue
         try:
-            labels = allocate_with_pilot(budget, g, prices, n_pilot)
+            labels = allocate_with_pilot(budget, g, prices, n_pilot, n_weak_pilot)
         except UnaffordableError:
             continue  # the budget does not pay for the pilot
         if g < 1.0 and labels.n_gold < max(alloc.n_gold, n_pilot):
@@ -642,11 +669,37 @@ class CurveCheck:
         return self.n_correct / self.n_scored if self.n_scored else float("nan")
 
 
+@dataclass(frozen=True)
+class WeakRead:
+    """The weak pilot's evidence: n weak labels, their mean confidence max(p, 1 - p) and its
+    item-to-item variance."""
+
+    n: int
+    mean_confidence: float
+    variance: float
+
+    @staticmethod
+    def of(weak: np.ndarray) -> WeakRead | None:
+        """The read of weak labels (probabilities of 1); None where they say nothing about their
+        own accuracy: hard labels (every p 0 or 1), which claim a confidence of 1 whatever q."""
+        p = np.asarray(weak, dtype=float)
+        if len(p) == 0 or np.all((p == 0.0) | (p == 1.0)):
+            return None
+        conf = np.maximum(p, 1.0 - p)
+        var = float(conf.var(ddof=1)) if len(conf) > 1 else 0.02
+        return WeakRead(len(conf), float(conf.mean()), max(var, 1e-4))
+
+
 def posterior(
-    prior: AdvisorPrior, n_items: int, n_agree: int, cv: CurveCheck | None = None
+    prior: AdvisorPrior,
+    n_items: int,
+    n_agree: int,
+    cv: CurveCheck | None = None,
+    read: WeakRead | None = None,
 ) -> Posterior:
     """The prior grid weighted by the pilot: n_agree of n_items weak labels matched gold, and
-    (when given) the cross-validated accuracy of the gold labels."""
+    (when given) the cross-validated accuracy of the gold labels and the weak pilot's read: its
+    mean confidence ~ Normal(q + bias, sd^2 + variance / n)."""
     if not 0 <= n_agree <= n_items:
         raise ValueError(f"{n_agree} agreements out of {n_items} items")
     dens = np.exp(-0.5 * Z_GRID**2)
@@ -662,6 +715,9 @@ def posterior(
         p = np.clip(gold_curve(cv.n_train, ceiling, speed[None, None, :]), 1e-4, 1 - 1e-4)
         miss = cv.n_scored - cv.n_correct
         loglik += (cv.n_correct * np.log(p) + miss * np.log1p(-p)) / CV_DISPERSION
+    if read is not None:
+        var = prior.confidence_sd**2 + read.variance / read.n
+        loglik += -0.5 * (read.mean_confidence - (q + prior.confidence_bias)) ** 2 / var
     w = np.exp(loglik - loglik.max())
     return Posterior(
         weights=w / w.sum(),
@@ -732,6 +788,10 @@ class PilotSource(Protocol):
 
     def buy(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...
 
+    def buy_weak(self, n: int) -> np.ndarray:
+        """The weak labels alone of n more items (the weak pilot), charged to the ledger."""
+        ...
+
 
 @dataclass
 class PoolPilot:
@@ -744,19 +804,30 @@ class PoolPilot:
     ledger: Ledger
     features: Callable[[Sequence[str]], np.ndarray] | None = None  # standardised, by id
     bought: list[str] = field(default_factory=list)
+    bought_weak: list[str] = field(default_factory=list)  # the weak pilot's items
 
-    def buy(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        start = len(self.bought)
+    def _next(self, n: int) -> list[str]:
+        start = len(self.bought) + len(self.bought_weak)
         ids = list(self.ids[start : start + n])
         if len(ids) < n:
             raise DataError(
                 f"the pool holds {len(self.ids)} items: a pilot of {start + n} is too big"
             )
+        return ids
+
+    def buy(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        ids = self._next(n)
         gold = self.oracle.buy(ids, self.ledger, "pilot")
         weak = self.weak.buy(ids, self.ledger, "pilot")
         self.bought += ids
         x = None if self.features is None else self.features(ids)
         return np.asarray(gold, dtype=float), np.asarray(weak, dtype=float), x
+
+    def buy_weak(self, n: int) -> np.ndarray:
+        ids = self._next(n)
+        weak = self.weak.buy(ids, self.ledger, "pilot")
+        self.bought_weak += ids
+        return np.asarray(weak, dtype=float)
 
 
 @dataclass(frozen=True)
@@ -771,6 +842,9 @@ class PilotReport:
     rounds: int
     cap_items: int
     stopped: str  # why the pilot stopped
+    n_weak_items: int = 0  # the weak pilot: items whose weak label alone was bought
+    weak_cost_paid: float = 0.0  # what the weak pilot cost (inside `cost`)
+    weak_confidence: float = float("nan")  # their mean max(p, 1 - p) (nan: none, or hard labels)
 
 
 @dataclass(frozen=True)
@@ -799,6 +873,7 @@ class Advice:
     prior_source: str
     reason: str
     pilot_ids: tuple[str, ...] = ()  # the pilot's pool items: their gold and weak labels are paid
+    weak_pilot_ids: tuple[str, ...] = ()  # the weak pilot's items: their weak labels are paid
     # Where the pilot was bought, so that `run_config` trains on the same pool: the prior's
     # strong model, the weak labels' labeler and model, the seed that drew the splits, their
     # sizes, the data.
@@ -828,6 +903,7 @@ class Advice:
             weak_cost=self.weak_cost,
             gold_cost=self.gold_cost,
             pilot=self.pilot_ids,
+            weak_pilot=self.weak_pilot_ids,
         )
         if base is not None:
             return base.with_(**plan)
@@ -878,6 +954,7 @@ class Advice:
             v["weak_accuracy"] = tuple(v["weak_accuracy"])
             v["alternatives"] = tuple(tuple(a) for a in v["alternatives"])
             v["pilot_ids"] = tuple(v["pilot_ids"])
+            v["weak_pilot_ids"] = tuple(v["weak_pilot_ids"])
             v["split_sizes"] = SplitSizes(**v["split_sizes"])
         except (TypeError, ValueError, AttributeError) as e:
             raise DataError(f"not a valid advice: {e}") from None
@@ -903,7 +980,7 @@ class Advice:
 
 
 # Advice fields an older advice file may lack, and what they were then.
-_ADVICE_OPTIONAL: dict[str, Any] = {"weak_labeler": "probe"}
+_ADVICE_OPTIONAL: dict[str, Any] = {"weak_labeler": "probe", "weak_pilot_ids": ()}
 
 
 def check_request(budget: float, weak_cost: float, gold_cost: float, pilot_frac: float) -> None:
@@ -962,13 +1039,24 @@ def plan_advice(
     if fixed_pilot is None and cap < min_pilot:
         cap = 0
     target = None if fixed_pilot is None else min(fixed_pilot, cap)
+    weak_cap = 0  # the weak pilot, where no pilot is bought (see MIN_WEAK_PILOT)
+    if fixed_pilot is None and cap == 0:
+        weak_cap = min(MAX_WEAK_PILOT, math.floor(pilot_frac * budget / weak_cost + 1e-9))
+        if pool_size is not None:
+            weak_cap = min(weak_cap, pool_size)
+        # Only where a plan with a gold stage can keep the weak labels (as for the pilot).
+        if weak_cap < MIN_WEAK_PILOT or not any(m not in _ENDS for m in methods):
+            weak_cap = 0
     n, agree, rounds, conf_sum, stopped = 0, 0, 0, 0.0, ""
+    n_read, read = 0, None
     golds: list[np.ndarray] = []
     feats: list[np.ndarray] = []
     cv: CurveCheck | None = None
     while True:
-        post = posterior(prior, n, agree, cv)
-        plans = make_plans(budget, weak_cost, gold_cost, n, methods, fracs, pool_size)
+        post = posterior(prior, n, agree, cv, read)
+        plans = make_plans(
+            budget, weak_cost, gold_cost, n, methods, fracs, pool_size, n_weak_pilot=n_read
+        )
         if not plans:
             raise BudgetError(
                 f"${budget:g} buys no plan of {methods} at weak ${weak_cost:g}, gold ${gold_cost:g}"
@@ -977,6 +1065,11 @@ def plan_advice(
         ev, loss, best = expected(post, means)
         step = min(round_size, cap - n) if target is None else min(round_size, target - n)
         if cap == 0:
+            if weak_cap and not n_read and loss >= tolerance:
+                weak = source.buy_weak(weak_cap)
+                n_read = weak_cap
+                read = WeakRead.of(weak)
+                continue
             stopped = _no_pilot_why(
                 pilot_frac, budget, weak_cost + gold_cost, methods, affordable, min_pilot
             )
@@ -1010,14 +1103,14 @@ def plan_advice(
     worth = _weak_worth(post, plan)
     expected_cv = float("nan")
     if cv is not None:
-        alone = posterior(prior, n, agree)
+        alone = posterior(prior, n, agree, None, read)
         expected_cv = float(
             (alone.weights * gold_curve(cv.n_train, alone.ceiling, alone.speed)).sum()
         )
     report = PilotReport(
         n_items=n,
         n_agree=agree,
-        cost=round(n * (gold_cost + weak_cost), 6),
+        cost=round(n * (gold_cost + weak_cost) + n_read * weak_cost, 6),
         mean_confidence=conf_sum / n if n else float("nan"),
         cv_accuracy=cv.accuracy if cv is not None else float("nan"),
         cv_train=cv.n_train if cv is not None else float("nan"),
@@ -1025,6 +1118,9 @@ def plan_advice(
         rounds=rounds,
         cap_items=cap,
         stopped=stopped,
+        n_weak_items=n_read,
+        weak_cost_paid=round(n_read * weak_cost, 6),
+        weak_confidence=read.mean_confidence if read is not None else float("nan"),
     )
     advice = Advice(
         task=task,
@@ -1048,6 +1144,7 @@ def plan_advice(
         prior_source=prior.source,
         reason="",
         pilot_ids=tuple(getattr(source, "bought", ())),
+        weak_pilot_ids=tuple(getattr(source, "bought_weak", ())),
     )
     return _with_reason(advice, prior)
 
@@ -1116,10 +1213,29 @@ def _with_reason(a: Advice, prior: AdvisorPrior) -> Advice:
             if p.stopped.startswith("expected loss")
             else p.stopped.removeprefix("no pilot: ")  # no pilot allowed, or a fixed one of 0
         )
-        pilot = (
-            f"No pilot was bought: {why}; so the weak labels' accuracy is unknown (anything "
-            f"from 0.5 to 1 is allowed: {a.weak_accuracy[0]:.2f} on average). "
-        )
+        if p.n_weak_items and math.isfinite(p.weak_confidence):
+            pilot = (
+                f"No pilot of gold labels was bought: {why}. Instead the weak labels alone of "
+                f"{p.n_weak_items} pool items were bought (${p.weak_cost_paid:.2f}, kept in the "
+                f"plan) and their labeler's own mean confidence, {p.weak_confidence:.2f}, read "
+                f"for their accuracy: on the stores' pools a labeler's confidence overstated "
+                f"it by {prior.confidence_bias:.2f} on average, give or take "
+                f"{prior.confidence_sd:.2f}; so weak accuracy {a.weak_accuracy[0]:.2f} (90% "
+                f"interval {a.weak_accuracy[1]:.2f}-{a.weak_accuracy[2]:.2f}). "
+            )
+        elif p.n_weak_items:
+            pilot = (
+                f"No pilot of gold labels was bought: {why}. The weak labels of "
+                f"{p.n_weak_items} pool items were bought (${p.weak_cost_paid:.2f}, kept in the "
+                "plan), but they are hard labels (0 or 1) whose confidence says nothing of "
+                f"their accuracy; so it is unknown (anything from 0.5 to 1 is allowed: "
+                f"{a.weak_accuracy[0]:.2f} on average). "
+            )
+        else:
+            pilot = (
+                f"No pilot was bought: {why}; so the weak labels' accuracy is unknown (anything "
+                f"from 0.5 to 1 is allowed: {a.weak_accuracy[0]:.2f} on average). "
+            )
     # A long list (the built-in prior's 18 task units) would bury the reason; name the tasks
     # once each and say how many curves they are.
     bases = list(dict.fromkeys(unit_task(t.task) for t in prior.tasks))
