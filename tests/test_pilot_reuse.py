@@ -465,3 +465,37 @@ def test_a_weak_pilot_from_another_pool_is_refused(tiny_llama: Path, tiny_bert: 
     read = (*_pilot(2), "not-an-item")
     with pytest.raises(ConfigError, match=r"1 of the weak pilot's 3 items are not in this run"):
         run_config(_cfg(tiny_llama, tiny_bert, weak_pilot=read))
+
+
+def test_labelmix_run_follows_an_advice_with_a_weak_pilot(
+    tiny_llama: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """$32 at 5%: one pilot item is too few, so 16 weak labels alone are bought ($1.60) and read;
+    the advice names them, `labelmix run --advice` trains on them and charges them once."""
+    a = advise(
+        "cities", budget=32.0, weak_cost=0.1, prior=hand_prior(model=str(tiny_llama)),
+        weak_model=str(tiny_bert), split_sizes=SIZES,
+    )  # fmt: skip
+    assert a.pilot.n_items == 0 and a.pilot.n_weak_items == 16 == len(a.weak_pilot_ids)
+    assert a.pilot.cost == pytest.approx(1.6) and 0.5 <= a.pilot.weak_confidence <= 1.0
+    assert "their labeler's own mean confidence" in a.reason
+    path = tmp_path / "advice.json"
+    path.write_text(a.to_json())
+    assert Advice.load(path).weak_pilot_ids == a.weak_pilot_ids
+    # an advice written before the weak pilot existed loads as one without it
+    old = a.to_dict()
+    del old["weak_pilot_ids"]
+    for k in ("n_weak_items", "weak_cost_paid", "weak_confidence"):
+        del old["pilot"][k]
+    before = Advice.from_dict(old)
+    assert before.weak_pilot_ids == () and before.pilot.n_weak_items == 0
+    out = lm("run", "--advice", str(path), "--max-steps", "5", "--out", str(tmp_path / "runs"))
+    assert out.code == 0, out.text
+    assert "the advice's 16 weak pilot items ($1.60" in out.stdout
+    (result,) = (tmp_path / "runs").glob("*.json")
+    r = json.loads(result.read_text())
+    assert r["config"]["weak_pilot"] == list(a.weak_pilot_ids) and r["n_weak_pilot"] == 16
+    assert (r["n_weak"], r["n_gold"]) == (a.n_weak, a.n_gold)
+    assert r["n_weak_train"] + r["n_weak_val"] == r["n_weak"] - 16  # the rest bought in the run
+    assert r["spent"] == pytest.approx(r["n_gold"] * 1.0 + r["n_weak"] * 0.1)
+    assert r["spent"] <= 32.0 + 1e-9
