@@ -319,6 +319,15 @@ def test_the_weak_pilot_reads_the_labelers_confidence(confidence: float, weak_he
     assert (labels.n_weak, labels.n_gold) == (a.n_weak, a.n_gold)
 
 
+def test_plans_keep_the_weak_pilot_when_the_pool_caps_them() -> None:
+    """A pool of 20 items after a weak pilot of 6: gold labels for the other 14 at most, and
+    every plan keeps the 6 weak labels."""
+    plans = make_plans(64.0, 0.5, 1.0, 0, METHODS, FRACS, pool_size=20, n_weak_pilot=6)
+    assert plans and all(p.n_weak >= 6 for p in plans)
+    assert max(p.n_gold for p in plans) == 14
+    assert all(p.method != "gold_only" for p in plans)
+
+
 def test_no_weak_pilot_of_fewer_than_its_minimum() -> None:
     """$16 at weak $0.50: 5% buys one weak label, below MIN_WEAK_PILOT: nothing is bought."""
     ledger = Ledger(16.0)

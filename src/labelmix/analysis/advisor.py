@@ -606,7 +606,8 @@ def make_plans(
 
     def add(method: str, g: float, n_w: int, n_g: int, on_grid: bool) -> None:
         if pool_size is not None:
-            n_g = min(n_g, pool_size)
+            # the weak pilot's items carry no gold label: the gold stage buys among the others
+            n_g = min(n_g, max(pool_size - n_weak_pilot, 0))
             n_w = min(n_w, max(pool_size - n_g, 0) + min(n_pilot, n_g))
         if method in mixed and (
             (n_g == 0 and "weak_only" in methods) or (n_w == 0 and "gold_only" in methods)
