@@ -619,7 +619,7 @@ def make_plans(
 
     for g in fracs:
         alloc = allocate(budget, g, prices)
-        if n_pilot == 0 and g == 0.0 or (n_pilot == 0 and n_weak_pilot == 0 and g == 1.0):
+        if (n_pilot == 0 and g == 0.0) or (n_pilot == 0 and n_weak_pilot == 0 and g == 1.0):
             end = "weak_only" if g == 0.0 else "gold_only"
             if end in methods:
                 add(end, g, alloc.n_weak if g == 0.0 else 0, alloc.n_gold, True)
