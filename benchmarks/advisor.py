@@ -145,6 +145,7 @@ def _units(runs: pd.DataFrame) -> pd.DataFrame:
 
 # What may differ between the runs of one unit: the cell, the seed and where the data was read.
 _PER_RUN = ("method", "budget", "gold_frac", "weak_cost", "seed", "data_dir", "pilot", "shots")
+_PER_RUN += ("weak_pilot",)
 _PER_RUN += ("gradient_checkpointing",)
 
 
