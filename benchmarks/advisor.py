@@ -295,9 +295,12 @@ class PoolData:
     task: str = ""  # the task's registered name (the unit's name adds its weak labeler)
 
 
-def load_pool(unit: str, seed: int, runs: pd.DataFrame, data_dir: str | None) -> PoolData:
+def unit_pool(
+    unit: str, seed: int, runs: pd.DataFrame, data_dir: str | None
+) -> tuple[dict, list, object, np.ndarray, np.ndarray]:
     """The seed's pool and weak labeler of a unit (task and weak labeler), as the unit's stored
-    runs had them: the same split sizes, data seed, weak model and weak labeler."""
+    runs had them (the same split sizes, data seed, weak model and weak labeler): the run's
+    settings, the pool, the weak labeler, its weak labels (probabilities) and the gold labels."""
     cfg = unit_config(runs, unit, seed)
     task = cfg["task"]
     sizes = SplitSizes(**cfg["split_sizes"])
@@ -306,16 +309,22 @@ def load_pool(unit: str, seed: int, runs: pd.DataFrame, data_dir: str | None) ->
     splits = cached_splits(task, where, sizes, data_seed)
     labeler = cfg.get("weak_labeler", "probe")
     weak = cached_weak_labeler(task, where, sizes, data_seed, cfg["weak_model"], labeler)
-    ids = [e.id for e in splits.pool]
-    p = weak.peek(ids)
+    p = weak.peek([e.id for e in splits.pool])
     y = np.array([e.label for e in splits.pool])
+    return cfg, splits.pool, weak, p, y
+
+
+def load_pool(unit: str, seed: int, runs: pd.DataFrame, data_dir: str | None) -> PoolData:
+    """What the advisor's pilot buys from on a unit at a seed (`unit_pool`), with its weak
+    labels' pool accuracy and the strong model's features."""
+    cfg, pool, weak, p, y = unit_pool(unit, seed, runs, data_dir)
     return PoolData(
-        ids,
-        Oracle.from_examples(splits.pool, float(cfg.get("gold_cost", 1.0))),
+        [e.id for e in pool],
+        Oracle.from_examples(pool, float(cfg.get("gold_cost", 1.0))),
         weak,
         float(((p > 0.5) == y).mean()),
-        strong_features(str(cfg["model"]), cfg.get("layer"), splits.pool),
-        task,
+        strong_features(str(cfg["model"]), cfg.get("layer"), pool),
+        cfg["task"],
     )
 
 
@@ -421,7 +430,7 @@ def evaluate(
     priors = priors if priors is not None else {}
     pools = pools if pools is not None else {}
     for task in units:  # the unit: a task and its weak labeler
-        base = str(runs.loc[runs["unit"] == task, "task"].iloc[0])
+        base = base_of(runs, task)
         if task not in priors:
             priors[task] = held_out_prior(runs, task, confidence)
         prior = priors[task]
@@ -509,7 +518,7 @@ def held_out_units(runs: pd.DataFrame, tasks: list[str] | None = None) -> list[s
     every = sorted(runs["unit"].unique())
     if not tasks:
         return every
-    pick = [u for u in every if u in tasks or runs.loc[runs["unit"] == u, "task"].iloc[0] in tasks]
+    pick = [u for u in every if u in tasks or base_of(runs, u) in tasks]
     unknown = [t for t in tasks if t not in every and t not in set(runs["task"])]
     if unknown:
         raise ValueError(f"no store holds {unknown}: the units are {every}")
@@ -524,12 +533,13 @@ def held_out_prior(
     the same texts and strong model, only the weak labels differ). `confidence`
     (`confidence_gaps`): the weak pilot's calibration, from the other tasks' weak labelers."""
     runs = _units(runs)
-    base = runs.loc[runs["unit"] == unit, "task"].iloc[0]
+    base = base_of(runs, unit)
     t0 = time.perf_counter()
     prior = fit_prior(runs[runs["task"] != base], source=f"stores without {base}")
     if confidence is not None:
         # the weak pilot's calibration, measured without the held-out task too
-        gaps = np.array([g for (u, _), g in confidence.items() if base_of(runs, u) != base])
+        task_of = dict(zip(runs["unit"], runs["task"], strict=True))
+        gaps = np.array([g for (u, _), g in confidence.items() if task_of[u] != base])
         prior = replace(
             prior,
             confidence_bias=float(gaps.mean()),
@@ -544,6 +554,7 @@ def held_out_prior(
 
 
 def base_of(runs: pd.DataFrame, unit: str) -> str:
+    """The task of a unit of `runs` (its runs' `task`)."""
     return str(runs.loc[runs["unit"] == unit, "task"].iloc[0])
 
 
@@ -556,17 +567,7 @@ def confidence_gaps(
     out = {}
     for unit in sorted(runs["unit"].unique()):
         for seed in seeds:
-            cfg = unit_config(runs, unit, seed)
-            sizes = SplitSizes(**cfg["split_sizes"])
-            where = data_where(cfg, data_dir)
-            data_seed = seed if cfg.get("data_seed") is None else int(cfg["data_seed"])
-            splits = cached_splits(cfg["task"], where, sizes, data_seed)
-            weak = cached_weak_labeler(
-                cfg["task"], where, sizes, data_seed, cfg["weak_model"],
-                cfg.get("weak_labeler", "probe"),
-            )  # fmt: skip
-            p = weak.peek([e.id for e in splits.pool])
-            y = np.array([e.label for e in splits.pool])
+            _, _, _, p, y = unit_pool(unit, seed, runs, data_dir)
             out[(unit, seed)] = float(np.maximum(p, 1 - p).mean() - ((p > 0.5) == y).mean())
     return out
 
@@ -574,9 +575,9 @@ def confidence_gaps(
 def check_held_out(prior: AdvisorPrior, unit: str, runs: pd.DataFrame) -> None:
     """Refuse a prior that knows the held-out unit's task, under any weak labeler."""
     runs = _units(runs)
-    base_of = dict(zip(runs["unit"], runs["task"], strict=True))
-    base = base_of.get(unit, unit)
-    known = {base_of.get(t.task, unit_task(t.task)) for t in prior.tasks}
+    task_of = dict(zip(runs["unit"], runs["task"], strict=True))
+    base = task_of.get(unit, unit)
+    known = {task_of.get(t.task, unit_task(t.task)) for t in prior.tasks}
     known |= {t.task for t in prior.tasks}
     if base in known or unit in known:
         raise ValueError(

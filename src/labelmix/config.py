@@ -119,6 +119,24 @@ def takes_pilot(method: Method) -> bool:
     return not method.prompt_only and {"weak", "gold"} <= set(method.sources)
 
 
+def takes_weak_pilot(method: Method) -> bool:
+    """Whether a method can train on a weak pilot's items: it has a weak stage."""
+    return not method.prompt_only and "weak" in method.sources
+
+
+def _check_ids(name: str, ids: tuple[str, ...], each: str) -> set[str]:
+    """A pilot's ids: pool example ids (non-empty strings), each named once. Returns them."""
+    bad = [i for i in ids if not isinstance(i, str) or not i.strip()]
+    if bad:
+        raise ConfigError(f"{name} ids must be pool example ids (strings), got {bad[0]!r}")
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise ConfigError(f"{name} names item {i!r} twice; name each {each} once")
+        seen.add(i)
+    return seen
+
+
 def allocate_with_pilot(
     budget: float, gold_frac: float, prices: Prices, n_pilot: int, n_weak_pilot: int = 0
 ) -> Allocation:
@@ -271,14 +289,7 @@ class RunConfig:
         with a weak and a gold stage can train on both, and the budget must pay for them."""
         if not self.pilot:
             return
-        bad = [i for i in self.pilot if not isinstance(i, str) or not i.strip()]
-        if bad:
-            raise ConfigError(f"pilot ids must be pool example ids (strings), got {bad[0]!r}")
-        seen: set[str] = set()
-        for i in self.pilot:
-            if i in seen:
-                raise ConfigError(f"pilot names item {i!r} twice; name each pilot item once")
-            seen.add(i)
+        _check_ids("pilot", self.pilot, "pilot item")
         if not takes_pilot(method):
             takes = ", ".join(name for name, m in METHODS.items() if takes_pilot(m))
             raise ConfigError(
@@ -292,24 +303,15 @@ class RunConfig:
         label: only a method with a weak stage can train on them."""
         if not self.weak_pilot:
             return
-        bad = [i for i in self.weak_pilot if not isinstance(i, str) or not i.strip()]
-        if bad:
-            raise ConfigError(f"weak_pilot ids must be pool example ids (strings), got {bad[0]!r}")
-        seen: set[str] = set()
-        for i in self.weak_pilot:
-            if i in seen:
-                raise ConfigError(f"weak_pilot names item {i!r} twice; name each item once")
-            seen.add(i)
+        seen = _check_ids("weak_pilot", self.weak_pilot, "item")
         both = seen & set(self.pilot or ())
         if both:
             raise ConfigError(
                 f"item {sorted(both)[0]!r} is in both pilot and weak_pilot: a pilot item already "
                 "carries its weak label; name it in one of them"
             )
-        if method.prompt_only or "weak" not in method.sources:
-            takes = ", ".join(
-                name for name, m in METHODS.items() if not m.prompt_only and "weak" in m.sources
-            )
+        if not takes_weak_pilot(method):
+            takes = ", ".join(name for name, m in METHODS.items() if takes_weak_pilot(m))
             raise ConfigError(
                 f"method {self.method!r} cannot reuse a weak pilot: its items carry weak labels, "
                 f"so it needs a method with a weak stage ({takes})"

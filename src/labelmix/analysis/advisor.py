@@ -1034,7 +1034,8 @@ def plan_advice(
     cap = math.floor(pilot_frac * budget / (gold_cost + weak_cost) + 1e-9)
     if pool_size is not None:
         cap = min(cap, pool_size)
-    if not any(m not in _ENDS for m in methods):
+    keeps = any(m not in _ENDS for m in methods)  # a plan with both stages keeps a pilot
+    if not keeps:
         cap = 0  # only weak_only and gold_only: no plan could keep a pilot's labels
     affordable = cap
     if fixed_pilot is None and cap < min_pilot:
@@ -1046,7 +1047,7 @@ def plan_advice(
         if pool_size is not None:
             weak_cap = min(weak_cap, pool_size)
         # Only where a plan with a gold stage can keep the weak labels (as for the pilot).
-        if weak_cap < MIN_WEAK_PILOT or not any(m not in _ENDS for m in methods):
+        if weak_cap < MIN_WEAK_PILOT or not keeps:
             weak_cap = 0
     n, agree, rounds, conf_sum, stopped = 0, 0, 0, 0.0, ""
     n_read, read = 0, None
