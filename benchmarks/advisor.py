@@ -33,7 +33,9 @@ A unit's grid, pilot (pool, weak labeler, split sizes, data seed) and advised ru
 its own store's runs (a unit found in two stores, or with runs of different settings, is
 refused), and the prior for a held-out unit is fitted without its task under every weak labeler.
 Its cells are the budgets its store measured from $16 (signal_study: $16-$1024). With more
-than one store, the summary, policies and calibration are also given per store."""
+than one store, the summary, policies and calibration are also given per store. `--from A+B`
+reads A and B as one store: a study and the store that adds seeds to it
+(results/signal_study+results/signal_study_seeds5to9 holds ten seeds at $16-$1024)."""
 
 from __future__ import annotations
 
@@ -943,10 +945,11 @@ def units_table(rows: pd.DataFrame) -> str:
 
 
 def read_stores(paths: list[str]) -> pd.DataFrame:
-    """The trained runs of the stores, each tagged with its store and unit."""
+    """The trained runs of the stores, each tagged with its store and unit. `A+B` reads stores A
+    and B as one (a study and its seed extension: the same units on more seeds)."""
     frames = []
     for p in paths:
-        df = trained_runs(load_stores([p]))
+        df = trained_runs(load_stores(p.split("+")))
         frames.append(df.assign(store=str(p)))
     return with_units(pd.concat(frames, ignore_index=True))
 

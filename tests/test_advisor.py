@@ -439,7 +439,9 @@ def test_the_built_in_prior_is_the_study_stores() -> None:
 
 
 def test_the_built_in_prior_matches_the_committed_store() -> None:
-    stores = [ROOT / "results" / s for s in ("paper_regimes", "signal_study", "signal_study_600")]
+    names = ("paper_regimes", "signal_study", "signal_study_600")
+    names += ("signal_study_seeds5to9", "signal_study_600_seeds5to9")  # seeds 5-9 of the two
+    stores = [ROOT / "results" / s for s in names]
     missing = [str(s) for s in stores if not (s / "runs").is_dir()]
     if missing:
         pytest.skip(f"the study store(s) {missing} are not in this checkout")
