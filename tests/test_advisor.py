@@ -215,14 +215,19 @@ def test_the_pilot_is_charged_once_and_its_labels_are_kept(
     # fits the budget
     assert advice.n_gold >= k and advice.n_weak >= k
     assert advice.n_gold * 1.0 + advice.n_weak * weak_cost <= budget + 1e-9
-    assert f"the pilot's {k} of each included" in advice.reason
     # reused: the run that follows the advice trains on the pilot's items and buys the plan's
-    # labels (the pool of 3,000 items caps both alike)
+    # labels (the pool of 3,000 items caps both alike); all gold trains on the pilot's gold
+    # labels only, its weak ones bought to measure q
     cfg = advice.run_config()
     assert cfg.pilot == tuple(source.bought) and cfg.method == advice.method
     labels = cfg.allocation_with_pilot()
     assert labels.n_gold == advice.n_gold
-    assert min(labels.n_weak, len(ids) - labels.n_gold + k) == advice.n_weak
+    if advice.method == "gold_only":
+        assert advice.n_weak == k and f"the pilot's {k} included" in advice.reason
+        assert f"not the {k} weak labels the pilot bought" in advice.reason
+    else:
+        assert min(labels.n_weak, len(ids) - labels.n_gold + k) == advice.n_weak
+        assert f"the pilot's {k} of each included" in advice.reason
 
 
 def test_the_learning_curve_check_uses_the_pilots_features(prior: AdvisorPrior) -> None:
@@ -248,11 +253,18 @@ def test_plans_keep_the_pilot_and_fit_the_budget() -> None:
     plans = make_plans(256.0, 0.1, 1.0, 20, METHODS, FRACS)
     assert plans
     for p in plans:
-        assert p.method not in ("weak_only", "gold_only")  # each would waste pilot labels
+        assert p.method != "weak_only"  # it has no gold stage for the pilot's gold labels
         assert p.n_gold >= 20 and p.n_weak >= 20
         assert p.cost(0.1, 1.0) <= 256.0 + 1e-9
     # a plan whose grid gold share is below the pilot's gets the pilot's gold labels
     assert min(p.n_gold for p in plans) == 20
+    # all gold is gold_only on what the pilot's weak labels leave ($2), trained on no weak label
+    (top,) = [p for p in plans if p.gold_frac == 1.0]
+    assert (top.method, top.n_gold, top.n_weak, top.n_weak_trained) == ("gold_only", 254, 20, 0)
+    # where gold_only is not offered, the mixed methods keep the pilot's weak labels as a stage
+    mixed = make_plans(256.0, 0.1, 1.0, 20, ("seq_sft",), FRACS)
+    (top,) = [p for p in mixed if p.gold_frac == 1.0]
+    assert (top.method, top.n_gold, top.n_weak_trained) == ("seq_sft", 254, 20)
 
 
 def test_no_pilot_when_the_budget_cannot_pay_for_one_round(prior: AdvisorPrior) -> None:
@@ -311,7 +323,9 @@ def test_the_weak_pilot_reads_the_labelers_confidence(confidence: float, weak_he
     if weak_heavy:
         assert a.method == "weak_only" and a.n_weak == 128
     else:
-        assert a.n_gold >= 60 and a.n_weak == 6 and a.method != "gold_only"
+        # all gold: the 6 weak labels are kept (charged) but not trained on
+        assert (a.method, a.n_gold, a.n_weak) == ("gold_only", 61, 6)
+        assert "not the 6 weak labels the weak pilot bought" in a.reason
     assert f"mean confidence, {confidence:.2f}, read" in a.reason
     cfg = a.run_config()
     assert cfg.weak_pilot == a.weak_pilot_ids == tuple(source.bought_weak) and not cfg.pilot
@@ -321,11 +335,12 @@ def test_the_weak_pilot_reads_the_labelers_confidence(confidence: float, weak_he
 
 def test_plans_keep_the_weak_pilot_when_the_pool_caps_them() -> None:
     """A pool of 20 items after a weak pilot of 6: gold labels for the other 14 at most, and
-    every plan keeps the 6 weak labels."""
+    every plan keeps the 6 weak labels (all gold buys them and trains on none)."""
     plans = make_plans(64.0, 0.5, 1.0, 0, METHODS, FRACS, pool_size=20, n_weak_pilot=6)
     assert plans and all(p.n_weak >= 6 for p in plans)
     assert max(p.n_gold for p in plans) == 14
-    assert all(p.method != "gold_only" for p in plans)
+    (top,) = [p for p in plans if p.method == "gold_only"]
+    assert (top.n_gold, top.n_weak, top.n_weak_trained) == (14, 6, 0)
 
 
 def test_no_weak_pilot_of_fewer_than_its_minimum() -> None:
@@ -356,7 +371,7 @@ def test_no_pilot_where_no_result_could_change_the_advice(prior: AdvisorPrior) -
     "kwargs, why",
     [
         (dict(pilot_frac=0.0), "--pilot-frac is 0"),
-        (dict(methods=("weak_only", "gold_only")), "neither keeps its labels"),
+        (dict(methods=("weak_only", "gold_only")), "neither trains on both its labels"),
     ],
 )
 def test_no_pilot_where_none_is_allowed_or_could_be_kept(

@@ -6,7 +6,9 @@ splits."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +97,9 @@ def test_the_default_pilot_keeps_stored_run_keys() -> None:
         (
             dict(method="weak_only", gold_frac=None, pilot=["a"]),
             ConfigError,
-            r"'weak_only' cannot reuse a pilot.*\(seq_sft, seq_sft_logconf, seq_sft_active",
+            r"'weak_only' cannot reuse a pilot.*\(gold_only, seq_sft, seq_sft_logconf, seq_sft_",
         ),
-        (dict(method="gold_only", gold_frac=None, pilot=["a"]), ConfigError, "a weak and a gold"),
-        (dict(method="few_shot", gold_frac=None, pilot=["a"]), ConfigError, "a weak and a gold"),
+        (dict(method="few_shot", gold_frac=None, pilot=["a"]), ConfigError, "with a gold stage"),
         (dict(budget=2.0, pilot=["a", "b"]), UnaffordableError, r"costs \$2.20 .* budget \$2"),
     ],
 )
@@ -184,6 +185,28 @@ def test_a_pilot_larger_than_the_gold_allocation_is_the_gold_stage(
     assert sorted(stage_texts[1][1]) == sorted(pool[i] for i in pilot)
 
 
+def test_gold_only_trains_on_the_pilots_gold_labels_alone(
+    tiny_llama: Path, tiny_bert: Path, stage_texts: list
+) -> None:
+    """All gold after a pilot of 6 items and a weak pilot of 4: both charged once; one gold
+    stage of the pilot's 6 gold labels and 9 more (what $16 - $6.60 - $0.40 buys), and no weak
+    stage: the 10 weak labels were bought to measure the weak labels, not to train on."""
+    bought = _pilot(10)
+    pilot, read = bought[:6], bought[6:]
+    cfg = _cfg(tiny_llama, tiny_bert, method="gold_only", gold_frac=None, pilot=pilot,
+               weak_pilot=read)  # fmt: skip
+    r = run_config(cfg).record
+    assert (r["n_gold"], r["n_weak"]) == (15, 10)
+    assert (r["n_pilot"], r["n_weak_pilot"]) == (6, 4)
+    assert r["spent_pilot"] == pytest.approx(6 * 1.1 + 4 * 0.1)
+    assert r["spent"] == pytest.approx(r["spent_pilot"] + 9 * 1.0) == pytest.approx(16.0)
+    assert r["n_gold_train"] + r["n_gold_val"] == 9 and r["n_weak_train"] == r["n_weak_val"] == 0
+    pool = {e.id: e.text for e in cached_splits("cities", None, SIZES, 0).pool}
+    ((source, texts),) = stage_texts
+    assert source == "gold" and len(texts) == len(set(texts)) == 15
+    assert {pool[i] for i in pilot} <= set(texts) and not {pool[i] for i in read} & set(texts)
+
+
 def test_the_pool_caps_the_weak_labels_around_a_pilot(tiny_llama: Path, tiny_bert: Path) -> None:
     pilot = _pilot(6)
     # $64 at 50%: 32 gold labels (26 beyond the pilot); the pool of 120 leaves 120 - 6 - 26 = 88
@@ -266,6 +289,31 @@ def test_labelmix_run_follows_the_advice_and_pays_the_pilot_once(
     assert bought == r["n_gold"] + r["n_weak"] - 2 * k
     assert r["spent"] == pytest.approx(r["n_gold"] * 1.0 + r["n_weak"] * 0.1)
     assert r["spent"] <= advice.budget + 1e-9
+
+
+def test_labelmix_run_follows_an_all_gold_advice_without_a_weak_stage(
+    advice: Advice, tmp_path: Path
+) -> None:
+    """An all-gold advice after a pilot is gold_only: the run trains on the pilot's gold labels
+    and the rest of the budget's, charges the pilot's weak labels once and trains on none."""
+    k = advice.pilot.n_items
+    n_gold = allocate_with_pilot(32.0, 1.0, Prices(0.1, 1.0), k).n_gold
+    all_gold = dataclasses.replace(
+        advice, method="gold_only", gold_frac=1.0, n_weak=k, n_gold=n_gold
+    )
+    path = tmp_path / "advice.json"
+    path.write_text(all_gold.to_json())
+    out = lm("run", "--advice", str(path), "--max-steps", "5", "--out", str(tmp_path / "runs"))
+    assert out.code == 0, out.text
+    assert f"trained on the gold labels of the advice's {k} pilot items" in out.stdout
+    assert "their weak labels are not trained on" in out.stdout
+    (result,) = (tmp_path / "runs").glob("*.json")
+    r = json.loads(result.read_text())
+    assert r["method"] == "gold_only" and r["n_pilot"] == k
+    assert (r["n_weak"], r["n_gold"]) == (k, n_gold) and n_gold == 32 - math.ceil(0.1 * k)
+    assert r["n_weak_train"] == r["n_weak_val"] == 0
+    assert r["n_gold_train"] + r["n_gold_val"] == n_gold - k
+    assert r["spent"] == pytest.approx(n_gold + 0.1 * k) and r["spent"] <= 32.0 + 1e-9
 
 
 def test_labelmix_run_refuses_a_bad_advice(tmp_path: Path) -> None:
@@ -403,11 +451,10 @@ def test_the_default_weak_pilot_keeps_stored_run_keys() -> None:
         (dict(weak_pilot=["a", 3]), ConfigError, "weak_pilot ids must be pool example ids"),
         (dict(pilot=["a"], weak_pilot=["b", "a"]), ConfigError, "'a' is in both pilot and weak"),
         (
-            dict(method="gold_only", gold_frac=None, weak_pilot=["a"]),
+            dict(method="few_shot", gold_frac=None, weak_pilot=["a"]),
             ConfigError,
-            r"'gold_only' cannot reuse a weak pilot.*weak stage \(.*weak_only",
+            r"'few_shot' cannot reuse a weak pilot.*that trains \(weak_only, gold_only",
         ),
-        (dict(method="few_shot", gold_frac=None, weak_pilot=["a"]), ConfigError, "weak stage"),
         (dict(budget=1.0, weak_cost=0.5, weak_pilot=["a", "b", "c"]), UnaffordableError,
          r"a weak pilot of 3 items costs \$1.50"),
     ],

@@ -490,16 +490,19 @@ def run_cmd(
         if saved is not None:
             result["saved_classifier"] = str(saved)
     typer.echo(summary_line(result))
+    all_gold = result.get("method") == "gold_only"  # it trains on no weak label
     if result.get("n_pilot"):
         typer.echo(
-            f"pilot: trained on the gold and weak labels of the advice's {result['n_pilot']} "
-            f"pilot items (${result['spent_pilot']:.2f} of the ${result['spent']:.2f}, charged once)"
+            f"pilot: trained on the {'gold' if all_gold else 'gold and weak'} labels of the "
+            f"advice's {result['n_pilot']} pilot items (${result['spent_pilot']:.2f} of the "
+            f"${result['spent']:.2f}, charged once"
+            + ("; their weak labels are not trained on)" if all_gold else ")")
         )
     elif result.get("n_weak_pilot"):
         typer.echo(
-            f"weak pilot: trained on the weak labels of the advice's {result['n_weak_pilot']} "
-            f"weak pilot items (${result['spent_pilot']:.2f} of the ${result['spent']:.2f}, "
-            "charged once)"
+            f"weak pilot: {'bought, not trained on,' if all_gold else 'trained on'} the weak "
+            f"labels of the advice's {result['n_weak_pilot']} weak pilot items "
+            f"(${result['spent_pilot']:.2f} of the ${result['spent']:.2f}, charged once)"
         )
     if saved is not None:
         typer.echo(f"classifier: {saved} (apply it with `labelmix predict {saved} FILE`)")
@@ -812,9 +815,7 @@ def advise_cmd(
     typer.echo(
         f"advice for {a.task}: ${a.budget:g}, weak labels ${a.weak_cost:g} ({a.weak_labeler}), "
         f"gold ${a.gold_cost:g}\n"
-        f"  plan:      {a.method}, {a.n_weak} weak + {a.n_gold} gold labels"
-        + (f" (the pilot's {p.n_items} of each included)" if p.n_items else "")
-        + (f" (the weak pilot's {p.n_weak_items} weak labels included)" if p.n_weak_items else "")
+        f"  plan:      {a.method}, {_plan_labels(a)}"
         + f"\n  predicted: test accuracy {a.predicted_accuracy:.3f} "
         f"(90% interval for one run {a.interval[0]:.3f}-{a.interval[1]:.3f})\n"
         f"  pilot:     {p.n_items} items, ${p.cost:.2f} of the budget; {p.stopped}\n"
@@ -833,6 +834,26 @@ def advise_cmd(
         f"  follow it: the same command with --json > advice.json, then "
         f"`labelmix run --advice advice.json` (the pilot's labels are reused, not bought again)"
         f"\n\n{a.reason}"
+    )
+
+
+def _plan_labels(a: Any) -> str:
+    """The labels an advice buys, the pilots' included, and which of them it trains on."""
+    from labelmix.analysis.advisor import pilots_name
+
+    p = a.pilot
+    owner = pilots_name(p)
+    apostrophe = "'" if owner.endswith("s") else "'s"
+    if a.method == "gold_only" and a.n_weak:
+        return (
+            f"{a.n_gold} gold labels"
+            + (f" (the pilot's {p.n_items} included)" if p.n_items else "")
+            + f"; {owner}{apostrophe} {a.n_weak} weak labels bought, not trained on"
+        )
+    return (
+        f"{a.n_weak} weak + {a.n_gold} gold labels"
+        + (f" (the pilot's {p.n_items} of each included)" if p.n_items else "")
+        + (f" (the weak pilot's {p.n_weak_items} weak labels included)" if p.n_weak_items else "")
     )
 
 

@@ -115,13 +115,17 @@ def _check_kind(name: str, value: Any) -> None:
 
 
 def takes_pilot(method: Method) -> bool:
-    """Whether a method can train on a pilot's items: it has a weak and a gold stage."""
-    return not method.prompt_only and {"weak", "gold"} <= set(method.sources)
+    """Whether a method can reuse a pilot's items: it has a gold stage, which trains on their
+    gold labels. A method with a weak stage trains on their weak labels too; gold_only leaves
+    them untrained (bought to measure the weak labels: a weak stage of a pilot's few dozen
+    labels before an all-gold stage cost accuracy, docs/advisor.md)."""
+    return not method.prompt_only and "gold" in method.sources
 
 
 def takes_weak_pilot(method: Method) -> bool:
-    """Whether a method can train on a weak pilot's items: it has a weak stage."""
-    return not method.prompt_only and "weak" in method.sources
+    """Whether a method can reuse a weak pilot's items: it trains (a weak stage trains on them;
+    gold_only leaves them untrained, as a pilot's weak labels)."""
+    return not method.prompt_only
 
 
 def _check_ids(name: str, ids: tuple[str, ...], each: str) -> set[str]:
@@ -198,11 +202,13 @@ class RunConfig:
     weak_labeler: str = "probe"
     # Pool example ids whose gold and weak labels were bought before the run (the pilot of
     # `labelmix advise`): charged once, inside the budget, and trained on in both stages of a
-    # seq_sft-family method. None (the default) and () are no pilot; stored as a tuple.
+    # seq_sft-family method (gold_only: in its gold stage only). None (the default) and () are
+    # no pilot; stored as a tuple.
     pilot: tuple[str, ...] | None = None
     # Pool example ids whose weak label alone was bought before the run (the advisor's weak
     # pilot, which reads the weak labeler's confidence where a pilot of gold labels would cost
-    # too much): charged once and trained on in the weak stage. None and () are none.
+    # too much): charged once and trained on in the weak stage (gold_only has none: it leaves
+    # them untrained). None and () are none.
     weak_pilot: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -286,21 +292,21 @@ class RunConfig:
 
     def _check_pilot(self, method: Method) -> None:
         """A pilot names distinct pool items, each with a gold and a weak label: only a method
-        with a weak and a gold stage can train on both, and the budget must pay for them."""
+        with a gold stage can reuse them, and the budget must pay for them."""
         if not self.pilot:
             return
         _check_ids("pilot", self.pilot, "pilot item")
         if not takes_pilot(method):
             takes = ", ".join(name for name, m in METHODS.items() if takes_pilot(m))
             raise ConfigError(
-                f"method {self.method!r} cannot reuse a pilot: a pilot item carries a gold and a "
-                f"weak label, so it needs a method with a weak and a gold stage ({takes})"
+                f"method {self.method!r} cannot reuse a pilot: a pilot item carries a gold "
+                f"label, so it needs a method with a gold stage ({takes})"
             )
         self.allocation_with_pilot()  # refuses a pilot the budget cannot pay for
 
     def _check_weak_pilot(self, method: Method) -> None:
         """A weak pilot names distinct pool items, none of them a pilot item, each with a weak
-        label: only a method with a weak stage can train on them."""
+        label: only a method that trains can reuse them."""
         if not self.weak_pilot:
             return
         seen = _check_ids("weak_pilot", self.weak_pilot, "item")
@@ -313,8 +319,8 @@ class RunConfig:
         if not takes_weak_pilot(method):
             takes = ", ".join(name for name, m in METHODS.items() if takes_weak_pilot(m))
             raise ConfigError(
-                f"method {self.method!r} cannot reuse a weak pilot: its items carry weak labels, "
-                f"so it needs a method with a weak stage ({takes})"
+                f"method {self.method!r} cannot reuse a weak pilot: it trains nothing, so it "
+                f"needs a method that trains ({takes})"
             )
         self.allocation_with_pilot()  # refuses a weak pilot the budget cannot pay for
 

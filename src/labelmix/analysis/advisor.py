@@ -563,6 +563,12 @@ def default_prior() -> AdvisorPrior:
 # ---------------------------------------------------------------- plans and the posterior
 
 
+def trained_weak(method: str, n_weak: int) -> int:
+    """The weak labels a plan trains on: gold_only buys the pilots' weak labels (they measured
+    the weak labels' accuracy) but trains on none."""
+    return 0 if method == "gold_only" else n_weak
+
+
 @dataclass(frozen=True)
 class Plan:
     """A way to spend the whole budget: a method, the grid's gold fraction it stands for, and the
@@ -580,6 +586,10 @@ class Plan:
     def cost(self, weak_cost: float, gold_cost: float) -> float:
         return self.n_weak * weak_cost + self.n_gold * gold_cost
 
+    @property
+    def n_weak_trained(self) -> int:
+        return trained_weak(self.method, self.n_weak)
+
 
 def make_plans(
     budget: float,
@@ -593,15 +603,18 @@ def make_plans(
 ) -> list[Plan]:
     """Every grid allocation of the budget that keeps the pilot's labels: at least its n_pilot
     gold labels (a plan with fewer gold labels gets the pilot's as its gold stage) and its
-    n_pilot weak labels (an all-gold plan gets them as a small weak stage, with what the budget
-    has left). The counts are those a run with the pilot buys (config.allocate_with_pilot), so
-    `Advice.run_config` follows the plan exactly. Without a pilot the ends are weak_only and
-    gold_only; with one they are the mixed methods at the ends. A pool of `pool_size` items
-    caps the labels (the pilot's items carry both kinds). A mixed plan that buys no gold (or no
-    weak) label is left out where weak_only (gold_only) is offered: it is the same run under
-    another name. A weak pilot of n_weak_pilot items (weak labels alone) is kept the same way:
-    every plan has at least its weak labels, so gold_only gives way to a mixed method with them
-    as its weak stage."""
+    n_pilot weak labels. The counts are those a run with the pilot buys
+    (config.allocate_with_pilot), so `Advice.run_config` follows the plan exactly. Without a
+    pilot the ends are weak_only and gold_only; with one the all-weak end is a mixed method at
+    gold fraction 0, and the all-gold end is gold_only on every gold label the budget leaves,
+    the pilot's included, with the pilot's weak labels bought but not trained on: a weak stage
+    of a pilot's few dozen labels before an all-gold stage lost accuracy in paired runs
+    (docs/advisor.md). Where gold_only is not offered, the all-gold end is the mixed methods
+    with the pilot's weak labels (and what the budget has left) as a small weak stage. A pool
+    of `pool_size` items caps the labels (the pilot's items carry both kinds). A mixed plan
+    that buys no gold (or no weak) label is left out where weak_only (gold_only) is offered: it
+    is the same run under another name. A weak pilot of n_weak_pilot items (weak labels alone)
+    is kept the same way: every plan buys its weak labels."""
     prices = Prices(weak_cost, gold_cost)
     mixed = [m for m in methods if m not in _ENDS]
     fracs = sorted({0.0, 1.0, *(float(g) for g in gold_fracs)})
@@ -633,6 +646,9 @@ def make_plans(
             continue  # the budget does not pay for the pilot
         if g < 1.0 and labels.n_gold < max(alloc.n_gold, n_pilot):
             continue  # the grid's gold labels would leave the pilot's weak labels unpaid
+        if g == 1.0 and "gold_only" in methods:
+            add("gold_only", g, n_pilot + n_weak_pilot, labels.n_gold, False)
+            continue
         for m in mixed:
             on_grid = g < 1.0 and labels.n_gold == alloc.n_gold
             add(m, g, labels.n_weak, labels.n_gold, on_grid)
@@ -755,7 +771,9 @@ def plan_means(prior: AdvisorPrior, post: Posterior, plans: Sequence[Plan]) -> n
     """Predicted mean accuracy of each plan at each grid point: (J, Q, D, S)."""
     out = []
     for p in plans:
-        mu = predict_accuracy(p.n_weak, p.n_gold, post.q, post.ceiling, post.speed, prior.gamma)
+        mu = predict_accuracy(
+            p.n_weak_trained, p.n_gold, post.q, post.ceiling, post.speed, prior.gamma
+        )
         out.append(np.broadcast_to(mu + prior.offset(p.method), post.weights.shape))
     return np.stack(out)
 
@@ -849,6 +867,13 @@ class PilotReport:
     n_weak_items: int = 0  # the weak pilot: items whose weak label alone was bought
     weak_cost_paid: float = 0.0  # what the weak pilot cost (inside `cost`)
     weak_confidence: float = float("nan")  # their mean max(p, 1 - p) (nan: none, or hard labels)
+
+
+def pilots_name(p: PilotReport) -> str:
+    """Who bought an all-gold plan's untrained weak labels, for the messages."""
+    if p.n_items and p.n_weak_items:
+        return "the pilots"
+    return "the pilot" if p.n_items else "the weak pilot"
 
 
 @dataclass(frozen=True)
@@ -1166,7 +1191,7 @@ def _no_pilot_why(
     if pilot_frac == 0:
         return "no pilot: --pilot-frac is 0"
     if not any(m not in _ENDS for m in methods):
-        return "no pilot: only weak_only and gold_only are offered, and neither keeps its labels"
+        return "no pilot: only weak_only and gold_only are offered, and neither trains on both its labels"
     if affordable > 0:
         return (
             f"no pilot: {pilot_frac:.0%} of ${budget:g} buys {affordable} pilot item"
@@ -1182,7 +1207,7 @@ def _no_pilot_why(
 
 def _weak_worth(post: Posterior, plan: Plan) -> float:
     """Posterior mean of lambda: gold labels one weak label of the plan is worth."""
-    n_w = max(plan.n_weak, 1)  # without weak labels: the worth of a first one
+    n_w = max(plan.n_weak_trained, 1)  # without weak labels: the worth of a first one
     eq = weak_equivalent(n_w, post.q, post.ceiling, post.speed)
     return float((post.weights * eq).sum() / n_w)
 
@@ -1255,13 +1280,22 @@ def _with_reason(a: Advice, prior: AdvisorPrior) -> Advice:
         f"leave, and the strong model gets half its gain from about {s_mu:.0f} labels; so "
         + (
             f"each weak label of this plan is worth about {a.weak_worth:.2f} gold labels. "
-            if a.n_weak
+            if trained_weak(a.method, a.n_weak)
             else f"a first weak label would be worth about {a.weak_worth:.2f} gold labels. "
         )
     )
-    mix = f"{a.n_weak} weak + {a.n_gold} gold labels"
-    if p.n_items:
-        mix += f" (the pilot's {p.n_items} of each included)"
+    if a.method == "gold_only" and a.n_weak:
+        mix = f"{a.n_gold} gold labels" + (
+            f" (the pilot's {p.n_items} included)" if p.n_items else ""
+        )
+        mix += (
+            f", and not the {a.n_weak} weak labels {pilots_name(p)} bought (a weak stage that "
+            "small before an all-gold stage cost accuracy in paired runs)"
+        )
+    else:
+        mix = f"{a.n_weak} weak + {a.n_gold} gold labels"
+        if p.n_items:
+            mix += f" (the pilot's {p.n_items} of each included)"
     plan = (
         f"Best expected test accuracy: {a.method} with {mix}, "
         f"predicted {a.predicted_accuracy:.3f} (90% interval for one run "
