@@ -25,7 +25,10 @@ follows the advice pays them. These runs go into --pilot-store (resumable: a rer
 back; with the feature cache a probe run takes about a second) and are flagged (`pilot_run`).
 seq_sft at 50/50, a fixed policy the grid lacks, is run once into --extra-store (resumable).
 `--tasks` holds out only the units named, or every unit of a task named (a quick check; the
-tables then cover those units only).
+tables then cover those units only). `--rerun-best STORE` adds a reference: each cell's
+hindsight-best configuration run again at each seed on the same splits with another run seed
+(resumable, into STORE), i.e. the right plan without the luck of the grid's run that the oracle
+picked it by; its worst cell is how far run noise alone takes a cell from the oracle.
 
 Several stores: the held-out unit is a task with its weak labeler (`advisor.task_unit`), e.g.
 `sst2` (results/paper_regimes, probe weak labels) and `sst2 [finetune]` (results/signal_study).
@@ -78,6 +81,8 @@ MIN_BUDGET = 16.0
 ENDS = ("weak_only", "gold_only")
 POLICIES = ("advisor", "all-gold", "all-weak", "seq_sft 50/50", "rule of thumb")
 REFERENCES = ("selection split", "advisor, q known", "hindsight, other seeds")
+REFERENCES += ("hindsight best, rerun",)  # only with --rerun-best
+RERUN_SEED_OFFSET = 1000  # the rerun's run seed: the stored run's plus this (its splits kept)
 
 
 def log(msg: str) -> None:
@@ -247,6 +252,49 @@ class PilotRuns:
         return [acc[c.key()] for c in configs]
 
 
+@dataclass
+class BestReruns:
+    """The hindsight-best configuration of a cell run again at each seed on the same splits and
+    weak labels (data seed kept), with another run seed: other items bought, another training
+    draw. Its regret is what a fresh run of the right plan pays against the oracle, which picks
+    with the grid's own runs: the luck any advised run made with its pilot cannot share."""
+
+    runs: pd.DataFrame
+    store: Path
+    data_dir: str | None
+    workers: int = 1
+
+    def config(self, unit: str, c: float, b: float, seed: int, method: str, g: float) -> RunConfig:
+        cfg = unit_config(self.runs, unit, seed, c, b)
+        cfg["data_dir"] = data_where(cfg, self.data_dir)
+        stored = RunConfig.from_dict(cfg)
+        return stored.with_(
+            method=method,
+            gold_frac=None if method in ENDS else g,
+            data_seed=stored.split_seed,
+            seed=stored.seed + RERUN_SEED_OFFSET,
+        )
+
+    def __call__(self, items: list[tuple[str, float, float, int, str, float]]) -> list[float]:
+        from labelmix.sweep import Store, run_sweep
+
+        configs = [self.config(*item) for item in items]
+        store = Store(self.store)
+        todo = {c.key() for c in configs} - store.done_keys()
+        if todo:
+            log(
+                f"rerunning {len(todo)} hindsight-best runs with another run seed into {self.store}"
+            )
+        run_sweep(configs, store, workers=self.workers, progress=False)
+        acc = {r["key"]: float(r["accuracy"]) for r in store.results()}
+        failed = [c.key() for c in configs if c.key() not in acc]
+        if failed:
+            raise RuntimeError(
+                f"{len(failed)} reruns failed (e.g. {failed[0]}); see {self.store}/failed"
+            )
+        return [acc[c.key()] for c in configs]
+
+
 # ---------------------------------------------------------------- seq_sft 50/50, run once
 
 
@@ -409,6 +457,7 @@ def evaluate(
     tasks: list[str] | None = None,
     realize: Realize | None = None,
     confidence: dict[tuple[str, int], float] | None = None,
+    rerun: BestReruns | None = None,
 ) -> pd.DataFrame:
     """One row per (unit, weak cost, budget, seed): every policy's test accuracy, the hindsight
     best's, and the advisor's prediction, interval and pilot. A unit is a task with its weak
@@ -416,9 +465,11 @@ def evaluate(
     prior is fitted on the runs of every other task, under any labeler (`held_out_prior`).
     `tasks`: the held-out units, or tasks for all their units (default: every unit in `runs`).
     `realize` runs the advised plans that reuse a pilot (default: PilotRuns into
-    runs/advisor_pilot); the others are read from the grid."""
+    runs/advisor_pilot); the others are read from the grid. `rerun` adds the reference
+    "hindsight best, rerun" (BestReruns)."""
     rows = []
     pending: list[tuple[dict, str, tuple[str, float, float, int, Advice]]] = []
+    reruns: list[tuple[dict, tuple[str, float, float, int, str, float]]] = []
 
     def score(row: dict, column: str, task: str, c: float, b: float, adv: Advice) -> None:
         """The plan's test accuracy from the grid, or later from its run with the pilot."""
@@ -496,12 +547,17 @@ def evaluate(
                         # q known for free: the same advice with a pilot of 2,000 items that costs nothing
                         ref = _known_q_advice(prior, pool, b, c, gold, configs)
                         score(row, "advisor, q known", task, c, b, ref)
+                    if rerun is not None:
+                        reruns.append((row, (task, c, b, s, best[0], best[1])))
                     rows.append(row)
     if pending:
         if realize is None:
             realize = PilotRuns(runs, ROOT / "runs" / "advisor_pilot", data_dir)
         for (row, column, _), acc in zip(pending, realize([p[2] for p in pending]), strict=True):
             row[column] = acc
+    if rerun is not None and reruns:
+        for (row, _), acc in zip(reruns, rerun([r[1] for r in reruns]), strict=True):
+            row["hindsight best, rerun"] = acc
     out = pd.DataFrame(rows)
     for (task, c, b), g in out.groupby(["task", "weak_cost", "budget"], sort=False):
         log(
@@ -976,6 +1032,13 @@ def main() -> None:
     ap.add_argument(
         "--sensitivity", action="store_true", help="also fixed pilots of 0/8/24/64 items"
     )
+    ap.add_argument(
+        "--rerun-best",
+        default=None,
+        metavar="STORE",
+        help="also rerun each cell's hindsight-best configuration with another run seed (same "
+        "splits) into STORE: the reference 'hindsight best, rerun'",
+    )
     ap.add_argument("--md", default=None, help="write the tables to this Markdown file")
     ap.add_argument("--csv", default=None, help="write the per-seed rows to this CSV")
     ap.add_argument(
@@ -1006,6 +1069,9 @@ def main() -> None:
         tasks=args.tasks,
         realize=realize,
         confidence=gaps,
+        rerun=None
+        if args.rerun_best is None
+        else BestReruns(runs, Path(args.rerun_best), args.data_dir, args.workers),
     )
     held_out = f" --tasks {' '.join(args.tasks)}" if args.tasks else ""
     rows = rows.assign(task=rows["task"].map(short_unit))  # file:PATH tasks by their file name

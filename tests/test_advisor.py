@@ -679,6 +679,30 @@ def test_the_benchmark_runs_a_plan_on_the_stores_settings(bench, tmp_path: Path)
     assert cfg.effective_schedule() == stored.effective_schedule() and cfg.data_dir == "/data"
 
 
+@pytest.mark.parametrize("data_seed, split", [(5, 5), (None, 2)])
+def test_the_best_rerun_keeps_the_splits_and_draws_another_run(
+    bench, tmp_path: Path, data_seed: int | None, split: int
+) -> None:  # type: ignore[no-untyped-def]
+    """The reference 'hindsight best, rerun': the cell's best configuration on the stored run's
+    splits and weak labels (its split seed kept), with another run seed."""
+    from labelmix.config import RunConfig
+    from labelmix.tasks.splits import SplitSizes
+
+    sizes = SplitSizes(weak_train=60, pool=120, test=60, select=20)
+    stored = RunConfig(task="cities", method="weak_only", gold_frac=None, budget=16.0,
+                       split_sizes=sizes, seed=2, data_seed=data_seed)  # fmt: skip
+    row = dict(
+        task="cities", weak_cost=0.1, budget=16.0, seed=2, config=json.dumps(stored.to_dict())
+    )
+    rerun = bench.BestReruns(pd.DataFrame([row]), tmp_path, "/data")
+    cfg = rerun.config("cities", 0.1, 16.0, 2, "seq_sft", 0.8)
+    assert (cfg.method, cfg.gold_frac, cfg.budget, cfg.split_sizes) == ("seq_sft", 0.8, 16.0, sizes)
+    assert cfg.split_seed == stored.split_seed == split
+    assert cfg.seed == 2 + bench.RERUN_SEED_OFFSET and cfg.key() != stored.key()
+    ends = rerun.config("cities", 0.1, 16.0, 2, "gold_only", 1.0)
+    assert (ends.method, ends.gold_frac, ends.split_seed) == ("gold_only", 1.0, split)
+
+
 def test_the_cli_pilot_cap_default_is_the_advisors() -> None:
     import inspect
 
