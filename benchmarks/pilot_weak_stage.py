@@ -1,13 +1,18 @@
 """Should an all-gold plan train on the pilot's weak labels? Paired runs (docs/advisor.md).
 
-    .venv/bin/python benchmarks/pilot_weak_stage.py --from results/signal_study \
-        results/signal_study_600 --data-dir DATA_DIR --workers 2
+    .venv/bin/python benchmarks/pilot_weak_stage.py --from results/paper_regimes \
+        results/signal_study+results/signal_study_seeds5to9 \
+        results/signal_study_600+results/signal_study_600_seeds5to9 --data-dir DATA_DIR \
+        --kind pilot --items 8 --weak-costs 0.1 --budgets 64 256 1024
 
 A pilot buys the gold and weak labels of a few pool items (a weak pilot their weak labels
 alone) to measure the weak labels' accuracy. Where the advice is all gold, the run can either
 train a small weak stage on those weak labels before the gold stage (seq_sft at gold fraction 1,
-what the advisor did before) or leave them untrained (gold_only with the pilot: its gold labels in
-the gold stage). Both buy the same gold labels. For every stored gold_only run of the stores at
+what the advisor did before; its weak stage also has the few weak labels that the dollars the
+gold labels leave buy, 0-8 here) or leave them untrained (gold_only with the pilot: its gold
+labels in the gold stage). Both buy as many gold labels, the pilot's among them; the others are
+drawn in the same run order, so they are the same items but for the few that the seq_sft run's
+leftover weak labels take first. For every stored gold_only run of the stores at
 the budgets and weak costs asked (a unit's settings: splits, weak labeler, model, schedule, seed),
 this draws a pilot of --items pool items (seeded by the cell and seed, never by a test result),
 runs both ways on it and reports the paired difference of test accuracy, seq_sft@1 minus

@@ -32,6 +32,7 @@ from labelmix.analysis.advisor import (
     expected,
     fit_prior,
     gold_curve,
+    labels_phrase,
     load_stores,
     make_plans,
     plan_advice,
@@ -39,8 +40,11 @@ from labelmix.analysis.advisor import (
     posterior,
     predict_accuracy,
     ridge_cv,
+    trained_runs,
+    trained_weak,
     weak_equivalent,
 )
+from labelmix.config import RunConfig
 from labelmix.errors import BudgetError, ConfigError, DataError
 from labelmix.labels.budget import Ledger, Prices, allocate
 
@@ -97,7 +101,7 @@ class SyntheticPilot:
 
 def true_best(a: float, s: float, q: float, budget: float, c: float, n_pilot: int) -> float:
     plans = make_plans(budget, c, 1.0, n_pilot, METHODS, FRACS)
-    return max(predict_accuracy(p.n_weak, p.n_gold, q, a, s, 0.0) for p in plans)
+    return max(predict_accuracy(p.n_weak_trained, p.n_gold, q, a, s, 0.0) for p in plans)
 
 
 # ---------------------------------------------------------------- the model
@@ -144,12 +148,13 @@ def test_the_advice_is_the_known_best_allocation(
         prior, SyntheticPilot(q, ledger, weak_cost), budget=budget, weak_cost=weak_cost,
         pool_size=10_000, pilot_frac=0.1,
     )  # fmt: skip
-    got = predict_accuracy(min(advice.n_weak, 10_000 - advice.n_gold), advice.n_gold, q, a, s, 0.0)
+    trained = trained_weak(advice.method, min(advice.n_weak, 10_000 - advice.n_gold))
+    got = predict_accuracy(trained, advice.n_gold, q, a, s, 0.0)
     best = true_best(a, s, q, budget, weak_cost, advice.pilot.n_items)
     assert got >= best - 0.01, advice.reason
     # and it is not the best only by luck: the worst plan is far below
     plans = make_plans(budget, weak_cost, 1.0, advice.pilot.n_items, METHODS, FRACS)
-    worst = min(predict_accuracy(p.n_weak, p.n_gold, q, a, s, 0.0) for p in plans)
+    worst = min(predict_accuracy(p.n_weak_trained, p.n_gold, q, a, s, 0.0) for p in plans)
     assert best - worst > 0.03
     lo, hi = advice.interval
     assert lo <= advice.predicted_accuracy <= hi
@@ -223,7 +228,7 @@ def test_the_pilot_is_charged_once_and_its_labels_are_kept(
     labels = cfg.allocation_with_pilot()
     assert labels.n_gold == advice.n_gold
     if advice.method == "gold_only":
-        assert advice.n_weak == k and f"the pilot's {k} included" in advice.reason
+        assert advice.n_weak == k == labels.n_weak and f"the pilot's {k} included" in advice.reason
         assert f"not the {k} weak labels the pilot bought" in advice.reason
     else:
         assert min(labels.n_weak, len(ids) - labels.n_gold + k) == advice.n_weak
@@ -331,6 +336,45 @@ def test_the_weak_pilot_reads_the_labelers_confidence(confidence: float, weak_he
     assert cfg.weak_pilot == a.weak_pilot_ids == tuple(source.bought_weak) and not cfg.pilot
     labels = cfg.allocation_with_pilot()
     assert (labels.n_weak, labels.n_gold) == (a.n_weak, a.n_gold)
+
+
+def test_an_all_gold_plan_buys_what_its_run_buys() -> None:
+    """$256 at weak $0.10 after a pilot of 23: gold_only buys 253 gold labels and the pilot's 23
+    weak ones, and no more weak labels with the $0.70 left (it has no weak stage), as its run."""
+    plans = make_plans(256.0, 0.1, 1.0, 23, METHODS, FRACS)
+    (top,) = [p for p in plans if p.method == "gold_only"]
+    assert (top.n_weak, top.n_gold, top.n_weak_trained) == (23, 253, 0)
+    cfg = RunConfig(method="gold_only", gold_frac=None, budget=256.0, weak_cost=0.1,
+                    pilot=[f"i{k}" for k in range(23)])  # fmt: skip
+    labels = cfg.allocation_with_pilot()
+    assert (labels.n_weak, labels.n_gold) == (top.n_weak, top.n_gold) == (23, 253)
+    assert cfg.labels_used() == (0, 253)
+    # a budget that leaves no gold label after the weak pilot offers no gold_only plan
+    tiny = make_plans(1.05, 0.1, 1.0, 0, METHODS, FRACS, n_weak_pilot=5)
+    assert tiny and all(p.n_gold > 0 for p in tiny if p.method == "gold_only")
+    assert not [p for p in tiny if p.method == "gold_only"]
+    # a plan's labels in words say which are not trained on
+    assert (
+        labels_phrase("gold_only", 23, 253)
+        == "253 gold labels (23 weak labels bought, not trained on)"
+    )
+    assert labels_phrase("seq_sft", 23, 253) == "23 weak + 253 gold labels"
+    assert labels_phrase("gold_only", 0, 64) == "0 weak + 64 gold labels"
+
+
+def test_the_prior_counts_no_weak_label_for_gold_only() -> None:
+    """A stored gold_only run that followed an advice bought its pilot's weak labels but trained
+    on none: the prior is fitted with n_weak 0 for it."""
+    df = pd.DataFrame([
+        dict(status="ok", task="t", method=m, weak_cost=0.1, budget=64.0, gold_frac=g, seed=0,
+             n_weak=nw, n_gold=ng, accuracy=0.7)
+        for m, g, nw, ng in (("gold_only", 1.0, 8, 63), ("seq_sft", 0.5, 320, 32))
+    ])  # fmt: skip
+    runs = trained_runs(df)
+    assert dict(zip(runs["method"], runs["n_weak"], strict=True)) == {
+        "gold_only": 0,
+        "seq_sft": 320,
+    }
 
 
 def test_plans_keep_the_weak_pilot_when_the_pool_caps_them() -> None:

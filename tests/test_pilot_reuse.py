@@ -207,6 +207,18 @@ def test_gold_only_trains_on_the_pilots_gold_labels_alone(
     assert {pool[i] for i in pilot} <= set(texts) and not {pool[i] for i in read} & set(texts)
 
 
+def test_the_pool_caps_gold_only_and_says_so(tiny_llama: Path, tiny_bert: Path) -> None:
+    """$200 of gold labels on a pool of 120 after a weak pilot of 4: 116 gold labels, and the
+    note names the gold labels (gold_only buys no weak label to cap)."""
+    read = _pilot(4)
+    cfg = _cfg(tiny_llama, tiny_bert, method="gold_only", gold_frac=None, budget=200.0,
+               weak_pilot=read)  # fmt: skip
+    r = run_config(cfg).record
+    assert r["pool_limited"] and (r["n_gold"], r["n_weak"]) == (116, 4)
+    capped = [n for n in r["notes"] if "capped" in n]
+    assert capped == ["pool has 120 examples: gold labels capped at 116 (allocation 199)"]
+
+
 def test_the_pool_caps_the_weak_labels_around_a_pilot(tiny_llama: Path, tiny_bert: Path) -> None:
     pilot = _pilot(6)
     # $64 at 50%: 32 gold labels (26 beyond the pilot); the pool of 120 leaves 120 - 6 - 26 = 88

@@ -342,15 +342,20 @@ class RunConfig:
         return allocate(self.budget, self.gold_frac, self.prices)
 
     def allocation_with_pilot(self) -> Allocation:
-        """The labels the run trains on, the pilot's included (the allocation without a pilot)."""
+        """The labels the run buys, the pilots' included (the allocation without a pilot). A
+        method without a weak stage (gold_only) buys no weak label beyond the pilots': the
+        dollars the gold labels leave stay unspent."""
         assert self.gold_frac is not None
-        return allocate_with_pilot(
-            self.budget,
-            self.gold_frac,
-            self.prices,
-            len(self.pilot or ()),
-            len(self.weak_pilot or ()),
+        n_pilot, n_weak_pilot = len(self.pilot or ()), len(self.weak_pilot or ())
+        labels = allocate_with_pilot(
+            self.budget, self.gold_frac, self.prices, n_pilot, n_weak_pilot
         )
+        if (
+            "weak" not in get_method(self.method).sources
+            and not get_method(self.method).prompt_only
+        ):
+            return Allocation(n_weak=n_pilot + n_weak_pilot, n_gold=labels.n_gold)
+        return labels
 
     def labels_used(self) -> tuple[int, int]:
         """(n_weak, n_gold) of the allocation that the method actually uses: a method that trains

@@ -226,9 +226,11 @@ def inputs_featurized(cfg: RunConfig, splits: Splits) -> list[str]:
         picked = pool
     else:
         order = run_rng(cfg.seed).permutation(len(pool))  # as run_config draws it
-        picked = [pool[i] for i in order[: max(STANDARDIZE_N, sum(cfg.labels_used()))]]
-        seen = {e.id for e in picked}
         pilot = {*(cfg.pilot or ()), *(cfg.weak_pilot or ())}  # bought before: anywhere in the pool
+        # the stages skip the pilots' items, so they may reach that many items further
+        reach = sum(cfg.labels_used()) + len(pilot)
+        picked = [pool[i] for i in order[: max(STANDARDIZE_N, reach)]]
+        seen = {e.id for e in picked}
         picked += [e for e in pool if e.id in pilot and e.id not in seen]
     return [e.text for e in splits.select + splits.test + picked]
 
@@ -605,12 +607,17 @@ def _extra_labels(
         return sizes, False
     room = free - sum(sizes[s.source] for s in method.stages if s.source == "gold")
     if room < 0:
+        notes.append(
+            f"pool has {n_pool} examples: gold labels capped at {n_pilot + free} "
+            f"(allocation {labels.n_gold})"
+        )
         sizes["gold"] = free
         room = 0
-    notes.append(
-        f"pool has {n_pool} examples: weak labels capped at {n_pilot + n_weak_pilot + room} "
-        f"(allocation {labels.n_weak})"
-    )
+    if any(s.source == "weak" for s in method.stages):
+        notes.append(
+            f"pool has {n_pool} examples: weak labels capped at {n_pilot + n_weak_pilot + room} "
+            f"(allocation {labels.n_weak})"
+        )
     sizes["weak"] = room
     return sizes, True
 

@@ -27,7 +27,8 @@ loss of the advice under the posterior is below a tenth of an accuracy point, or
 (`pilot_frac` of the budget) is reached; none where the cap buys less than one round (a smaller
 pilot steers the choice without measuring q) or where the loss is below that tenth before any
 pilot (no result could change the advice). Where the cap buys less than one round, the same share
-of the budget buys weak labels alone (the weak pilot, kept in the plan's weak stage), and the weak
+of the budget buys weak labels alone (the weak pilot, kept in the plan: in its weak stage, or
+bought and not trained on where the plan is all gold), and the weak
 labeler's own mean confidence, corrected by how far the stores' labelers overstated their
 accuracy, is read for q. The advice is the plan with the best expected accuracy; its interval is
 the posterior predictive interval of one run's test accuracy."""
@@ -209,7 +210,10 @@ def trained_runs(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in need if c not in runs.columns]
     if missing:
         raise DataError(f"the store table lacks column(s) {missing}; rebuild it with this labelmix")
-    return runs.copy()
+    runs = runs.copy()
+    # a gold_only run that followed an advice bought its pilots' weak labels, trained on none
+    runs.loc[runs["method"] == "gold_only", "n_weak"] = 0
+    return runs
 
 
 def task_unit(task: str, weak_labeler: Any = None) -> str:
@@ -569,6 +573,13 @@ def trained_weak(method: str, n_weak: int) -> int:
     return 0 if method == "gold_only" else n_weak
 
 
+def labels_phrase(method: str, n_weak: int, n_gold: int) -> str:
+    """A plan's labels in words, saying which it does not train on."""
+    if trained_weak(method, n_weak) < n_weak:
+        return f"{n_gold} gold labels ({n_weak} weak labels bought, not trained on)"
+    return f"{n_weak} weak + {n_gold} gold labels"
+
+
 @dataclass(frozen=True)
 class Plan:
     """A way to spend the whole budget: a method, the grid's gold fraction it stands for, and the
@@ -629,6 +640,8 @@ def make_plans(
             (n_g == 0 and "weak_only" in methods) or (n_w == 0 and "gold_only" in methods)
         ):
             return
+        if method == "gold_only" and n_g == 0:
+            return  # the pilots' weak labels alone: nothing to train on
         share = n_g * gold_cost / budget
         if n_w + n_g > 0:
             out.setdefault((method, n_w, n_g), Plan(method, g, n_w, n_g, share, on_grid))
@@ -1062,9 +1075,12 @@ def plan_advice(
     cap = math.floor(pilot_frac * budget / (gold_cost + weak_cost) + 1e-9)
     if pool_size is not None:
         cap = min(cap, pool_size)
-    keeps = any(m not in _ENDS for m in methods)  # a plan with both stages keeps a pilot
+    # Only weak_only and gold_only: weak_only cannot keep a pilot's gold labels, so a pilot
+    # would rule out the all-weak plan; and no weak pilot either (both ends could keep one, but
+    # the benchmark never measured a weak pilot deciding between the two ends alone).
+    keeps = any(m not in _ENDS for m in methods)
     if not keeps:
-        cap = 0  # only weak_only and gold_only: no plan could keep a pilot's labels
+        cap = 0
     affordable = cap
     if fixed_pilot is None and cap < min_pilot:
         cap = 0
@@ -1074,7 +1090,6 @@ def plan_advice(
         weak_cap = min(MAX_WEAK_PILOT, math.floor(pilot_frac * budget / weak_cost + 1e-9))
         if pool_size is not None:
             weak_cap = min(weak_cap, pool_size)
-        # Only where a plan with a gold stage can keep the weak labels (as for the pilot).
         if weak_cap < MIN_WEAK_PILOT or not keeps:
             weak_cap = 0
     n, agree, rounds, conf_sum, stopped = 0, 0, 0, 0.0, ""
@@ -1303,7 +1318,7 @@ def _with_reason(a: Advice, prior: AdvisorPrior) -> Advice:
     )
     if len(a.alternatives) > 1:
         m, g, nw, ng, acc = a.alternatives[1]
-        plan += f"; next best {m} with {nw} weak + {ng} gold labels, {acc:.3f}"
+        plan += f"; next best {m} with {labels_phrase(m, nw, ng)}, {acc:.3f}"
     plan += (
         f". Knowing the task exactly would add {100 * a.expected_loss:.2f} points in expectation."
     )
