@@ -235,21 +235,25 @@ class PilotRuns:
         return rc
 
     def __call__(self, items: list[tuple[str, float, float, int, Advice]]) -> list[float]:
-        from labelmix.sweep import Store, run_sweep
-
         configs = [self.config(*item) for item in items]
-        store = Store(self.store)
-        todo = {c.key() for c in configs} - store.done_keys()
-        if todo:
-            log(f"running {len(todo)} advised plans with their pilot into {self.store}")
-        run_sweep(configs, store, workers=self.workers, progress=False)
-        acc = {r["key"]: float(r["accuracy"]) for r in store.results()}
-        failed = [c.key() for c in configs if c.key() not in acc]
-        if failed:
-            raise RuntimeError(
-                f"{len(failed)} advised runs failed (e.g. {failed[0]}); see {self.store}/failed"
-            )
-        return [acc[c.key()] for c in configs]
+        return run_accuracies(configs, self.store, self.workers, "advised plans with their pilot")
+
+
+def run_accuracies(configs: list[RunConfig], root: Path, workers: int, what: str) -> list[float]:
+    """The test accuracy of each run, run into the store at `root` where it is not there yet
+    (resumable); a run that fails stops the benchmark with where to look."""
+    from labelmix.sweep import Store, run_sweep
+
+    store = Store(root)
+    todo = {c.key() for c in configs} - store.done_keys()
+    if todo:
+        log(f"running {len(todo)} {what} into {root}")
+    run_sweep(configs, store, workers=workers, progress=False)
+    acc = {r["key"]: float(r["accuracy"]) for r in store.results()}
+    failed = [c.key() for c in configs if c.key() not in acc]
+    if failed:
+        raise RuntimeError(f"{len(failed)} {what} failed (e.g. {failed[0]}); see {root}/failed")
+    return [acc[c.key()] for c in configs]
 
 
 @dataclass
@@ -276,23 +280,9 @@ class BestReruns:
         )
 
     def __call__(self, items: list[tuple[str, float, float, int, str, float]]) -> list[float]:
-        from labelmix.sweep import Store, run_sweep
-
         configs = [self.config(*item) for item in items]
-        store = Store(self.store)
-        todo = {c.key() for c in configs} - store.done_keys()
-        if todo:
-            log(
-                f"rerunning {len(todo)} hindsight-best runs with another run seed into {self.store}"
-            )
-        run_sweep(configs, store, workers=self.workers, progress=False)
-        acc = {r["key"]: float(r["accuracy"]) for r in store.results()}
-        failed = [c.key() for c in configs if c.key() not in acc]
-        if failed:
-            raise RuntimeError(
-                f"{len(failed)} reruns failed (e.g. {failed[0]}); see {self.store}/failed"
-            )
-        return [acc[c.key()] for c in configs]
+        what = "hindsight-best reruns with another run seed"
+        return run_accuracies(configs, self.store, self.workers, what)
 
 
 # ---------------------------------------------------------------- seq_sft 50/50, run once

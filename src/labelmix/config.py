@@ -350,10 +350,8 @@ class RunConfig:
         labels = allocate_with_pilot(
             self.budget, self.gold_frac, self.prices, n_pilot, n_weak_pilot
         )
-        if (
-            "weak" not in get_method(self.method).sources
-            and not get_method(self.method).prompt_only
-        ):
+        method = get_method(self.method)
+        if "weak" not in method.sources and not method.prompt_only:
             return Allocation(n_weak=n_pilot + n_weak_pilot, n_gold=labels.n_gold)
         return labels
 
